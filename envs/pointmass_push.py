@@ -70,6 +70,7 @@ class PointMassPushEnv(gym.Env):
     def __init__(
         self,
         image_size: int = 64,
+        camera: str = "top",
         frame_skip: int = 5,
         terminate_on_success: bool = False,
         render_mode: str | None = "rgb_array",
@@ -78,7 +79,10 @@ class PointMassPushEnv(gym.Env):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
         if image_size < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
+        if camera != "top":
+            raise ValueError(f"unknown camera {camera!r}; pointmass-push has one camera: top")
         self.image_size = image_size
+        self.camera = camera
         self.frame_skip = frame_skip
         self.terminate_on_success = terminate_on_success
         self.render_mode = render_mode
@@ -106,7 +110,7 @@ class PointMassPushEnv(gym.Env):
         }
 
     def _observation(self) -> dict[str, np.ndarray]:
-        self._last_image = self._renderer.render(self.data, "top")
+        self._last_image = self._renderer.render(self.data, self.camera)
         qvel = self.data.qvel[self._agent_qpos : self._agent_qpos + 2]
         proprio = np.concatenate([self.task_state()["agent_pos"], qvel]).astype(np.float32)
         return {"image": self._last_image.copy(), "proprio": proprio}

@@ -25,10 +25,18 @@ class EnvSpec:
     max_episode_steps: int
     fixed: dict[str, Any] = field(default_factory=dict)
 
-    def option_names(self) -> list[str]:
-        """Constructor arguments a user may override."""
+    def option_defaults(self) -> dict[str, Any]:
+        """Constructor arguments a user may override, with their default values."""
         parameters = inspect.signature(load_env_creator(self.entry_point).__init__).parameters
-        return sorted(set(parameters) - {"self"} - set(self.fixed))
+        return {name: p.default for name, p in parameters.items() if name != "self" and name not in self.fixed}
+
+    def resolve_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Every option's value once `overrides` are applied; ValueError names unknown options."""
+        defaults = self.option_defaults()
+        unknown = sorted(set(overrides) - set(defaults))
+        if unknown:
+            raise ValueError(f"no option {', '.join(map(repr, unknown))}; options: {', '.join(sorted(defaults))}")
+        return {**defaults, **overrides}
 
 
 ENV_SPECS: dict[str, EnvSpec] = {
@@ -43,6 +51,13 @@ def env_names() -> list[str]:
     return sorted(ENV_SPECS)
 
 
+def env_spec(name: str) -> EnvSpec:
+    """The spec registered as `name`; ValueError lists the known names."""
+    if name not in ENV_SPECS:
+        raise ValueError(f"unknown env {name!r}; known: {', '.join(env_names())}")
+    return ENV_SPECS[name]
+
+
 def make(name: str, max_episode_steps: int | None = None, **overrides: Any) -> gym.Env:
     """Build the environment registered as `name`, wrapped in a gymnasium `TimeLimit`.
 
@@ -50,14 +65,12 @@ def make(name: str, max_episode_steps: int | None = None, **overrides: Any) -> g
     `terminate_on_success=True`); `max_episode_steps` replaces the default time limit.
     Raises ValueError for an unknown name or option, listing what is known.
     """
-    if name not in ENV_SPECS:
-        raise ValueError(f"unknown env {name!r}; known: {', '.join(env_names())}")
-    spec = ENV_SPECS[name]
-    options = spec.option_names()
-    unknown = sorted(set(overrides) - set(options))
-    if unknown:
-        raise ValueError(f"env {name!r} has no option {', '.join(map(repr, unknown))}; options: {', '.join(options)}")
-    env = load_env_creator(spec.entry_point)(**spec.fixed, **overrides)
+    spec = env_spec(name)
+    try:
+        options = spec.resolve_options(overrides)
+    except ValueError as error:
+        raise ValueError(f"env {name!r} has {error}") from None
+    env = load_env_creator(spec.entry_point)(**spec.fixed, **options)
     return TimeLimit(env, max_episode_steps=max_episode_steps or spec.max_episode_steps)
 
 

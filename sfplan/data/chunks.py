@@ -1,0 +1,86 @@
+"""Cutting episodes into (context frames, target frames, actions) windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .episode import Episode
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """Shape of one training window.
+
+    context_frames: f_p, clean past frames the model conditions on.
+    target_frames:  f_g, future frames the model predicts.
+    frame_skip:     env steps between consecutive frames of a window; each target
+                    frame is reached by `frame_skip` actions.
+    stride:         env steps between the starts of consecutive windows.
+    """
+
+    context_frames: int = 2
+    target_frames: int = 4
+    frame_skip: int = 2
+    stride: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("context_frames", "target_frames", "frame_skip", "stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def span_steps(self) -> int:
+        """Env steps from the first context frame to the last target frame."""
+        return (self.context_frames + self.target_frames - 1) * self.frame_skip
+
+
+class ChunkDataset(Dataset):
+    """Every window of every episode, as a torch dataset.
+
+    Item `i` is a dict of tensors:
+      context:   (f_p, 3, H, W) uint8, frames s, s+k, ... (k = frame_skip)
+      target:    (f_g, 3, H, W) uint8, the following f_g frames, k steps apart
+      actions:   (f_g, k, A) float32, the k actions leading into each target frame
+      rewards:   (f_g,) float32, reward received on arriving at each target frame
+      successes: (f_g,) float32, 1 where the task was solved at that target frame
+    Episodes shorter than one window contribute nothing.
+    """
+
+    def __init__(self, episodes: Sequence[Episode], spec: ChunkSpec) -> None:
+        self.episodes = list(episodes)
+        self.spec = spec
+        self._index = [
+            (episode_id, start)
+            for episode_id, episode in enumerate(self.episodes)
+            for start in range(0, episode.num_steps - spec.span_steps + 1, spec.stride)
+        ]
+        if not self._index:
+            longest = max((episode.num_steps for episode in self.episodes), default=0)
+            raise ValueError(
+                f"no window of {spec.span_steps} steps fits in these episodes (longest has {longest} steps); "
+                "use fewer context/target frames or a smaller frame_skip"
+            )
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        episode_id, start = self._index[index]
+        episode = self.episodes[episode_id]
+        spec = self.spec
+        frame_ids = start + spec.frame_skip * np.arange(spec.context_frames + spec.target_frames)
+        target_ids = frame_ids[spec.context_frames :]
+        frames = torch.from_numpy(episode.frames[frame_ids]).permute(0, 3, 1, 2)
+        action_ids = target_ids[:, None] - spec.frame_skip + np.arange(spec.frame_skip)[None, :]
+        return {
+            "context": frames[: spec.context_frames],
+            "target": frames[spec.context_frames :],
+            "actions": torch.from_numpy(episode.actions[action_ids]),
+            "rewards": torch.from_numpy(episode.rewards[target_ids - 1]),
+            "successes": torch.from_numpy(episode.successes[target_ids - 1].astype(np.float32)),
+        }

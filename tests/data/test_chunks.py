@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from sfplan.data import ChunkDataset, ChunkSpec
+
+
+def test_windows_take_frames_frame_skip_apart(episodes):
+    dataset = ChunkDataset(episodes, ChunkSpec(context_frames=2, target_frames=3, frame_skip=2))
+    item = dataset[0]
+    # frame t is filled with the value t (see conftest.make_episode)
+    assert item["context"][:, 0, 0, 0].tolist() == [0, 2]
+    assert item["target"][:, 0, 0, 0].tolist() == [4, 6, 8]
+    assert item["context"].shape == (2, 3, 8, 8) and item["context"].dtype == torch.uint8
+
+
+def test_target_actions_are_the_ones_leading_into_each_target_frame(episodes):
+    dataset = ChunkDataset(episodes, ChunkSpec(context_frames=2, target_frames=3, frame_skip=2))
+    item = dataset[0]
+    assert item["actions"].shape == (3, 2, 2)
+    assert item["actions"][:, :, 0].tolist() == [[2, 3], [4, 5], [6, 7]]
+    # reward and success are those received on arriving at each target frame (after action t-1)
+    assert item["rewards"].tolist() == pytest.approx([3 / 20, 5 / 20, 7 / 20])
+
+
+def test_window_count_covers_every_start_and_skips_short_episodes(episodes):
+    spec = ChunkSpec(context_frames=2, target_frames=3, frame_skip=2, stride=1)  # spans 8 steps
+    dataset = ChunkDataset(episodes, spec)
+    assert len(dataset) == (20 - 8 + 1) + (13 - 8 + 1)
+    last = dataset[len(dataset) - 1]
+    assert last["target"][-1, 0, 0, 0].item() == 13  # the last frame of the 13-step episode
+
+
+def test_stride_thins_windows(episodes):
+    assert len(ChunkDataset(episodes, ChunkSpec(2, 3, 2, stride=4))) == len(range(0, 13, 4)) + len(range(0, 6, 4))
+
+
+def test_too_short_episodes_raise_a_clear_error(episodes):
+    with pytest.raises(ValueError, match="no window of 60 steps"):
+        ChunkDataset(episodes, ChunkSpec(context_frames=10, target_frames=11, frame_skip=3))
+
+
+def test_spec_rejects_zero():
+    with pytest.raises(ValueError, match="frame_skip must be at least 1"):
+        ChunkSpec(frame_skip=0)

@@ -1,0 +1,104 @@
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import sfplan.envs as envs
+
+ALL_ENVS = envs.env_names()
+
+
+@pytest.fixture(scope="module", params=ALL_ENVS)
+def named_env(request):
+    env = envs.make(request.param, image_size=32)
+    yield request.param, env
+    env.close()
+
+
+def test_passes_gymnasium_check_env(named_env):
+    _, env = named_env
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unbounded proprio spaces and spec-less envs only warn
+        check_env(env.unwrapped, skip_render_check=False)
+
+
+def test_observation_and_info_contract(named_env):
+    _, env = named_env
+    observation, info = env.reset(seed=0)
+    assert observation["image"].shape == (32, 32, 3) and observation["image"].dtype == np.uint8
+    assert observation["proprio"].dtype == np.float32
+    assert observation in env.observation_space
+    assert set(info) >= {"success", "stage"}
+    observation, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    assert isinstance(reward, float) and not terminated and not truncated
+    assert isinstance(info["success"], bool)
+    assert observation["image"].std() > 1.0  # a real picture, not a blank buffer
+
+
+def test_same_seed_gives_same_episode(named_env):
+    _, env = named_env
+    actions = np.random.default_rng(0).uniform(-1, 1, (5, *env.action_space.shape)).astype(np.float32)
+
+    def run(seed):
+        observation, _ = env.reset(seed=seed)
+        frames = [observation["image"]]
+        for action in actions:
+            frames.append(env.step(action)[0]["image"])
+        return np.stack(frames)
+
+    first, second, other = run(3), run(3), run(4)
+    np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_time_limit_truncates_not_terminates():
+    env = envs.make("pointmass-push", max_episode_steps=3)
+    env.reset(seed=0)
+    flags = [env.step(env.action_space.sample())[2:4] for _ in range(3)]
+    env.close()
+    assert flags == [(False, False), (False, False), (False, True)]
+
+
+def test_terminate_on_success_ends_the_episode():
+    env = envs.make("pointmass-push", terminate_on_success=True)
+    env.reset(seed=0)
+    state = env.unwrapped.task_state()
+    env.unwrapped.data.qpos[env.unwrapped._block_qpos : env.unwrapped._block_qpos + 2] = state["goal_pos"]
+    _, _, terminated, _, info = env.step(np.zeros(2, np.float32))
+    env.close()
+    assert info["success"] and terminated
+
+
+def test_unknown_env_lists_known_names():
+    with pytest.raises(ValueError, match="unknown env 'robosuit-lift'; known: .*robosuite-lift"):
+        envs.make("robosuit-lift")
+
+
+def test_unknown_option_lists_options():
+    with pytest.raises(ValueError, match="no option 'imagesize'; options: .*image_size"):
+        envs.make("pointmass-push", imagesize=32)
+
+
+@pytest.mark.parametrize("bad_action", [np.zeros(3, np.float32), np.array([np.nan, 0.0], np.float32)])
+def test_bad_actions_raise_clear_errors(bad_action):
+    env = envs.make("pointmass-push")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="shape|NaN"):
+        env.step(bad_action)
+    env.close()
+
+
+def test_registered_with_gymnasium():
+    env = gym.make("sfplan/pointmass-push-v0", image_size=16)
+    observation, _ = env.reset(seed=0)
+    env.close()
+    assert observation["image"].shape == (16, 16, 3)
+
+
+def test_stack_reports_stages():
+    env = envs.make("robosuite-stack", image_size=16)
+    _, info = env.reset(seed=0)
+    env.close()
+    assert info["stage"] == 0 and env.unwrapped.task.num_stages == 3
