@@ -48,12 +48,17 @@ class ChunkDataset(Dataset):
       actions:   (f_g, k, A) float32, the k actions leading into each target frame
       rewards:   (f_g,) float32, reward received on arriving at each target frame
       successes: (f_g,) float32, 1 where the task was solved at that target frame
-    Episodes shorter than one window contribute nothing.
+    Episodes shorter than one window contribute nothing. `frames`, when given, replaces
+    each episode's frames by another per-frame array of the same length, cut as given
+    (e.g. latents (T+1, C, h, w) float32): the world model trains on encoded frames.
     """
 
-    def __init__(self, episodes: Sequence[Episode], spec: ChunkSpec) -> None:
+    def __init__(self, episodes: Sequence[Episode], spec: ChunkSpec, frames: Sequence[np.ndarray] | None = None) -> None:
         self.episodes = list(episodes)
         self.spec = spec
+        if frames is not None and [len(f) for f in frames] != [len(e.frames) for e in self.episodes]:
+            raise ValueError("frames must hold one array per episode, as long as that episode's frames")
+        self._frames = None if frames is None else [torch.as_tensor(f) for f in frames]
         self._index = [
             (episode_id, start)
             for episode_id, episode in enumerate(self.episodes)
@@ -75,7 +80,10 @@ class ChunkDataset(Dataset):
         spec = self.spec
         frame_ids = start + spec.frame_skip * np.arange(spec.context_frames + spec.target_frames)
         target_ids = frame_ids[spec.context_frames :]
-        frames = torch.from_numpy(episode.frames[frame_ids]).permute(0, 3, 1, 2)
+        if self._frames is None:
+            frames = torch.from_numpy(episode.frames[frame_ids]).permute(0, 3, 1, 2)
+        else:
+            frames = self._frames[episode_id][frame_ids]
         action_ids = target_ids[:, None] - spec.frame_skip + np.arange(spec.frame_skip)[None, :]
         return {
             "context": frames[: spec.context_frames],

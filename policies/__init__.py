@@ -1,0 +1,37 @@
+"""Policies that act in sfplan environments (installed as `sfplan.policies`).
+
+`make_policy(name, env_name, env, seed, **options)` builds one by name: `expert` is the
+scripted expert of that env (privileged state, for data collection), `random` samples
+uniform actions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from .base import Policy
+from .random_policy import RandomPolicy
+from .scripted import LiftExpert, PushExpert, StackExpert
+
+EXPERTS: dict[str, type] = {
+    "robosuite-lift": LiftExpert,
+    "robosuite-stack": StackExpert,
+    "pointmass-push": PushExpert,
+}
+POLICY_NAMES = ("expert", "random")
+
+
+def make_policy(name: str, env_name: str, env: gym.Env, seed: int | None = None, **options: Any) -> Policy:
+    """Build policy `name` for `env` (registered as `env_name`); `options` go to its constructor."""
+    if name == "random":
+        return RandomPolicy(env, seed=seed, **options)
+    if name == "expert":
+        if env_name not in EXPERTS:
+            raise ValueError(f"no scripted expert for env {env_name!r}; experts exist for: {', '.join(sorted(EXPERTS))}")
+        return EXPERTS[env_name](env, seed=seed, **options)
+    raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}")
+
+
+__all__ = ["EXPERTS", "POLICY_NAMES", "LiftExpert", "Policy", "PushExpert", "RandomPolicy", "StackExpert", "make_policy"]

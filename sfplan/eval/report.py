@@ -1,0 +1,63 @@
+"""Writing benchmark results: raw JSON plus a markdown table, both naming the command."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def machine_description() -> str:
+    """A one-line description of this machine: CPU count and model, Python, OS."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as stream:
+            cpu = next(line.split(":", 1)[1].strip() for line in stream if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}"
+
+
+def write_results(
+    directory: str | Path,
+    name: str,
+    data: dict[str, Any],
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    notes: str = "",
+    command: str | None = None,
+) -> tuple[Path, Path]:
+    """Write `<directory>/<name>.json` (`data`) and `<name>.md` (a table of `rows` under `header`).
+
+    The markdown names the command that produced it (default: this process's argv)
+    and the machine it ran on. Returns the two paths.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    command = command or " ".join(shlex.quote(arg) for arg in [Path(sys.executable).name, *sys.argv])
+    json_path, markdown_path = directory / f"{name}.json", directory / f"{name}.md"
+    json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    def cell(value: Any) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+    lines = [
+        f"# {name}",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine_description()}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(cell(value) for value in row) + " |" for row in rows),
+    ]
+    if notes:
+        lines += ["", notes]
+    markdown_path.write_text("\n".join(lines) + "\n")
+    return json_path, markdown_path

@@ -1,0 +1,48 @@
+"""Configuration of slow (world model + reward model) training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    """How to train the slow learner.
+
+    dataset:              HDF5 file from experiments/collect.py.
+    output:               directory for checkpoints, logs and the training state.
+    env_name, image_size: what the dataset must have been recorded with.
+    holdout_episodes:     the last N episodes are never trained on; held-out PSNR uses them.
+    autoencoder_steps:    steps of autoencoder training before the world model (skipped when
+                          `output/autoencoder` exists).
+    autoencoder_batch:    frames per autoencoder step.
+    steps:                total world-model optimiser steps (resume continues to this number).
+    batch_size:           windows per world-model step.
+    lr, weight_decay:     AdamW settings for world and reward model.
+    ema_decay:            decay of the EMA weights that are evaluated and saved.
+    log_every, eval_every, checkpoint_every: in steps.
+    eval_windows:         held-out windows in the PSNR check during training.
+    seed:                 seeds weights, noise and batch order.
+    threads:              torch.set_num_threads.
+    resume:               continue from `output/training_state` when it exists.
+    """
+
+    dataset: str
+    output: str
+    env_name: str | None = None
+    image_size: int = 64
+    holdout_episodes: int = 5
+    autoencoder_steps: int = 3000
+    autoencoder_batch: int = 64
+    steps: int = 20000
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 1e-2
+    ema_decay: float = 0.999
+    log_every: int = 50
+    eval_every: int = 500
+    checkpoint_every: int = 500
+    eval_windows: int = 32
+    seed: int = 0
+    threads: int = 2
+    resume: bool = True

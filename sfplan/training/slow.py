@@ -1,0 +1,262 @@
+"""Slow learning: the frame autoencoder, then the world model and reward model, resumable."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration
+from diffusers.training_utils import EMAModel
+from tqdm import tqdm
+
+from ..checkpoint import load_weights, read_config, replace_directory, save_pretrained
+from ..data import ChunkDataset, ChunkSpec, Episode, load_episodes
+from ..eval.video_metrics import psnr
+from ..world_model import FrameAutoencoder, RewardModel, RewardModelConfig, VideoWorldModel, WorldModelConfig
+from .config import TrainConfig
+
+STATE_DIR = "training_state"
+
+
+def split_episodes(episodes: Sequence[Episode], holdout: int) -> tuple[list[Episode], list[Episode]]:
+    """The last `holdout` episodes are held out; the rest are for training."""
+    if not 0 <= holdout < len(episodes):
+        raise ValueError(f"cannot hold out {holdout} of {len(episodes)} episodes; collect more or lower holdout_episodes")
+    return list(episodes[: len(episodes) - holdout]), list(episodes[len(episodes) - holdout :])
+
+
+def _unit_images(frames: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+
+
+def train_autoencoder(
+    codec: FrameAutoencoder, frames: np.ndarray, steps: int, batch_size: int, lr: float, seed: int, progress: bool = True
+) -> list[float]:
+    """Train `codec` to reconstruct random batches of `frames` (N, H, W, 3) uint8; returns the losses.
+
+    Afterwards records the per-channel latent statistics, so encoded latents have std `target_std`.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(codec.parameters(), lr=lr)
+    codec.train()
+    losses = []
+    for _ in tqdm(range(steps), desc="autoencoder", disable=not progress):
+        index = torch.randint(len(frames), (batch_size,), generator=generator).numpy()
+        loss = codec.reconstruction_loss(_unit_images(frames[index]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    codec.eval()
+    sample = frames[torch.randperm(len(frames), generator=generator)[:2048].numpy()]
+    with torch.no_grad():
+        raw = torch.cat([codec.encode_raw(_unit_images(part)) for part in np.array_split(sample, max(1, len(sample) // 256))])
+    codec.set_latent_statistics(raw.mean(dim=(0, 2, 3)), raw.std(dim=(0, 2, 3)))
+    return losses
+
+
+@torch.no_grad()
+def encode_frames(codec: FrameAutoencoder, frames: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+    """(N, H, W, 3) uint8 -> (N, C, h, w) normalised latents."""
+    codec.eval()
+    return torch.cat([codec.encode(_unit_images(frames[i : i + batch_size])) for i in range(0, len(frames), batch_size)])
+
+
+def _batches(dataset: ChunkDataset, batch_size: int, generator: torch.Generator) -> Iterator[dict[str, torch.Tensor]]:
+    while True:
+        index = torch.randint(len(dataset), (batch_size,), generator=generator).tolist()
+        items = [dataset[i] for i in index]
+        yield {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+class SlowTrainer:
+    """Trains a `VideoWorldModel` and a `RewardModel` on an episode dataset.
+
+    Stage 1 trains the frame autoencoder (skipped when `output/autoencoder` exists); stage 2
+    trains the UNet and the reward model on encoded windows with EMA weights. Every
+    `checkpoint_every` steps it writes, each atomically: `world_model/` and `reward_model/`
+    (EMA weights, safetensors + config.json) and `training_state/` (optimisers, EMA, step,
+    RNG), so an interrupted run resumes where it stopped. Losses and held-out PSNR go to
+    `log.csv` and tensorboard.
+    """
+
+    def __init__(self, model_config: WorldModelConfig, train_config: TrainConfig, progress: bool = True) -> None:
+        self.train_config = train_config
+        self.progress = progress
+        self.output = Path(train_config.output)
+        torch.set_num_threads(train_config.threads)
+        torch.manual_seed(train_config.seed)
+        episodes = load_episodes(train_config.dataset, env_name=train_config.env_name, image_size=train_config.image_size)
+        if model_config.codec.image_size != train_config.image_size:
+            raise ValueError(f"world model codec image_size {model_config.codec.image_size} != dataset image_size {train_config.image_size}")
+        action_dim = episodes[0].actions.shape[1]
+        if action_dim != model_config.action_dim:
+            raise ValueError(f"dataset actions have {action_dim} dims but world_model.action_dim={model_config.action_dim}")
+        self.train_episodes, self.held_out_episodes = split_episodes(episodes, train_config.holdout_episodes)
+        self.model = VideoWorldModel(model_config)
+        self.reward_model = RewardModel(
+            RewardModelConfig(model_config.codec.latent_channels, model_config.codec.latent_size)
+        )
+        self.spec = ChunkSpec(model_config.context_frames, model_config.target_frames, model_config.frame_skip)
+
+    # ------------------------------------------------------------------ stages
+    def prepare_codec(self) -> None:
+        """Train the autoencoder, or load it from `output/autoencoder`; then freeze it."""
+        directory = self.output / "autoencoder"
+        codec = self.model.codec
+        if (directory / "config.json").exists():
+            saved = read_config(directory)
+            codec.set_latent_statistics(torch.tensor(saved["latent_mean"]), torch.tensor(saved["latent_std"]))
+            load_weights(codec, directory)
+        else:
+            frames = np.concatenate([episode.frames for episode in self.train_episodes])
+            losses = train_autoencoder(
+                codec, frames, self.train_config.autoencoder_steps, self.train_config.autoencoder_batch,
+                lr=1e-3, seed=self.train_config.seed, progress=self.progress,
+            )
+            save_pretrained(codec, asdict(codec.config), directory)
+            self._log_row({"stage": "autoencoder", "step": len(losses), "loss": float(np.mean(losses[-100:]))})
+        codec.requires_grad_(False)
+        codec.eval()
+
+    def run(self) -> dict[str, float]:
+        """Run both stages to `steps`; returns the last held-out metrics."""
+        config = self.train_config
+        self.prepare_codec()
+        codec = self.model.codec
+        train_latents = [encode_frames(codec, e.frames) for e in self.train_episodes]
+        held_latents = [encode_frames(codec, e.frames) for e in self.held_out_episodes]
+        train_set = ChunkDataset(self.train_episodes, self.spec, frames=train_latents)
+        held_latent_set = ChunkDataset(self.held_out_episodes, self.spec, frames=held_latents)
+        held_pixel_set = ChunkDataset(self.held_out_episodes, self.spec)
+        eval_index = np.linspace(0, len(held_latent_set) - 1, min(config.eval_windows, len(held_latent_set))).astype(int)
+        self._eval_latent = [held_latent_set[i] for i in eval_index]
+        self._eval_pixels = [held_pixel_set[i] for i in eval_index]
+        reward_latents = torch.cat([latents[1:] for latents in train_latents])
+        reward_targets = torch.from_numpy(np.concatenate([e.rewards for e in self.train_episodes]))
+        success_targets = torch.from_numpy(np.concatenate([e.successes for e in self.train_episodes]).astype(np.float32))
+
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        reward_optimizer = torch.optim.AdamW(self.reward_model.parameters(), lr=config.lr)
+        accelerator = Accelerator(
+            log_with="tensorboard",
+            project_config=ProjectConfiguration(project_dir=str(self.output), logging_dir=str(self.output / "tensorboard")),
+        )
+        model, reward_model, optimizer, reward_optimizer = accelerator.prepare(
+            self.model, self.reward_model, optimizer, reward_optimizer
+        )
+        ema = EMAModel(trainable, decay=config.ema_decay)
+        reward_ema = EMAModel(self.reward_model.parameters(), decay=config.ema_decay)
+        accelerator.init_trackers("slow", config={k: v for k, v in asdict(config).items() if v is not None})
+        step = self._resume(accelerator, ema, reward_ema) if config.resume else 0
+        generator = torch.Generator().manual_seed(config.seed + step)
+        batches = _batches(train_set, config.batch_size, generator)
+        metrics: dict[str, float] = {}
+        window_losses, reward_losses, started = [], [], time.perf_counter()
+        bar = tqdm(range(step, config.steps), initial=step, total=config.steps, desc="world model", disable=not self.progress)
+        for step in bar:
+            model.train()
+            batch = next(batches)
+            loss = model.loss(batch["context"], batch["target"], batch["actions"])
+            optimizer.zero_grad()
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            ema.step(trainable)
+            index = torch.randint(len(reward_latents), (4 * config.batch_size,), generator=generator)
+            reward_loss = reward_model.loss(reward_latents[index], reward_targets[index], success_targets[index])
+            reward_optimizer.zero_grad()
+            accelerator.backward(reward_loss)
+            reward_optimizer.step()
+            reward_ema.step(self.reward_model.parameters())
+            window_losses.append(loss.item())
+            reward_losses.append(reward_loss.item())
+            done = step + 1
+            if done % config.log_every == 0:
+                elapsed = time.perf_counter() - started
+                metrics = {"train/loss": float(np.mean(window_losses)), "train/reward_loss": float(np.mean(reward_losses)),
+                           "train/steps_per_s": len(window_losses) / elapsed}
+                window_losses, reward_losses, started = [], [], time.perf_counter()
+                if done % config.eval_every == 0:
+                    metrics.update(self._evaluate(ema))
+                accelerator.log(metrics, step=done)
+                self._log_row({"stage": "world_model", "step": done, **metrics})
+                bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", psnr=f"{metrics.get('eval/psnr', float('nan')):.2f}")
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                self._save(accelerator, ema, reward_ema, done)
+        accelerator.end_training()
+        return metrics
+
+    # ------------------------------------------------------------- internals
+    @torch.no_grad()
+    def _evaluate(self, ema: EMAModel) -> dict[str, float]:
+        """Held-out next-chunk PSNR of the EMA weights, at the configured denoising steps."""
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        ema.store(trainable)
+        ema.copy_to(trainable)
+        self.model.eval()
+        context = torch.stack([item["context"] for item in self._eval_latent])
+        actions = torch.stack([item["actions"] for item in self._eval_latent])
+        target = torch.stack([item["target"] for item in self._eval_pixels]).float() / 255.0
+        last = torch.stack([item["context"][-1:] for item in self._eval_pixels]).float() / 255.0
+        generator = torch.Generator().manual_seed(0)
+        predicted = self.model.codec.decode(self.model.sample_chunk(context, actions, generator=generator))
+        ema.restore(trainable)
+        return {
+            "eval/psnr": psnr(predicted, target).mean().item(),
+            "eval/psnr_repeat_last": psnr(last.expand_as(target), target).mean().item(),
+        }
+
+    def _save(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel, step: int) -> None:
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        for averaged, module, parameters, name in (
+            (ema, self.model, trainable, "world_model"),
+            (reward_ema, self.reward_model, list(self.reward_model.parameters()), "reward_model"),
+        ):
+            averaged.store(parameters)
+            averaged.copy_to(parameters)
+            save_pretrained(module, module.config.to_dict(), self.output / name)
+            averaged.restore(parameters)
+
+        def build(temp: Path) -> None:
+            accelerator.save_state(str(temp))
+            torch.save({"ema": ema.state_dict(), "reward_ema": reward_ema.state_dict(), "step": step}, temp / "sfplan_state.pt")
+
+        replace_directory(build, self.output / STATE_DIR)
+
+    def _resume(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel) -> int:
+        directory = self.output / STATE_DIR
+        if not (directory / "sfplan_state.pt").exists():
+            return 0
+        accelerator.load_state(str(directory))
+        state = torch.load(directory / "sfplan_state.pt", weights_only=False)
+        ema.load_state_dict(state["ema"])
+        reward_ema.load_state_dict(state["reward_ema"])
+        return int(state["step"])
+
+    def _log_row(self, row: dict[str, float | str | int]) -> None:
+        path = self.output / "log.csv"
+        self.output.mkdir(parents=True, exist_ok=True)
+        fields = ["stage", "step", "loss", "train/loss", "train/reward_loss", "train/steps_per_s", "eval/psnr", "eval/psnr_repeat_last"]
+        new = not path.exists()
+        with open(path, "a", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+
+def train_slow(model_config: WorldModelConfig, train_config: TrainConfig, progress: bool = True) -> dict[str, float]:
+    """Train the slow learner end to end (see `SlowTrainer`); returns the last held-out metrics."""
+    Path(train_config.output).mkdir(parents=True, exist_ok=True)
+    (Path(train_config.output) / "train_config.json").write_text(json.dumps(asdict(train_config), indent=2))
+    return SlowTrainer(model_config, train_config, progress=progress).run()

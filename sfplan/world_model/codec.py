@@ -1,0 +1,71 @@
+"""Frames <-> the compact latent space the world model works in: a small trained AutoencoderKL."""
+
+from __future__ import annotations
+
+import torch
+from diffusers import AutoencoderKL
+from torch import nn
+
+from .config import CodecConfig
+
+
+class FrameAutoencoder(nn.Module):
+    """A small diffusers `AutoencoderKL` trained on the project's own frames.
+
+    64x64x3 frames become 16x16x4 latents with the default config (three levels, two
+    halvings). The scene is nearly static, so a few thousand steps give sharp
+    reconstructions, and the world model then predicts a smooth latent instead of
+    pixel noise. Latents are normalised per channel to std `target_std`.
+    """
+
+    def __init__(self, config: CodecConfig) -> None:
+        super().__init__()
+        self.config = config
+        levels = len(config.block_channels)
+        self.vae = AutoencoderKL(
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * levels,
+            up_block_types=("UpDecoderBlock2D",) * levels,
+            block_out_channels=config.block_channels,
+            layers_per_block=1,
+            latent_channels=config.latent_channels,
+            norm_num_groups=min(32, config.block_channels[0]),
+            sample_size=config.image_size,
+            mid_block_add_attention=False,  # attention at 16x16 costs more than it gives on this scene
+        )
+        mean = torch.tensor(config.latent_mean or [0.0] * config.latent_channels)
+        std = torch.tensor(config.latent_std or [1.0] * config.latent_channels)
+        self.register_buffer("latent_mean", mean.view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("latent_std", std.view(1, -1, 1, 1), persistent=False)
+
+    def set_latent_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Record per-channel statistics of raw latents, (C,) each, in the config and buffers."""
+        self.config.latent_mean = mean.tolist()
+        self.config.latent_std = std.clamp_min(1e-6).tolist()
+        self.latent_mean.copy_(mean.view(1, -1, 1, 1))
+        self.latent_std.copy_(std.clamp_min(1e-6).view(1, -1, 1, 1))
+
+    def encode_raw(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float in [0, 1] -> (N, C, h, w) posterior means, unnormalised."""
+        return self.vae.encode(images * 2.0 - 1.0).latent_dist.mean
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(..., 3, H, W) float in [0, 1] -> (..., C, h, w) latents of std ~`target_std`."""
+        lead = images.shape[:-3]
+        latents = self.encode_raw(images.reshape(-1, *images.shape[-3:]))
+        latents = (latents - self.latent_mean) / self.latent_std * self.config.target_std
+        return latents.reshape(*lead, *latents.shape[1:])
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """(..., C, h, w) normalised latents -> (..., 3, H, W) float frames in [0, 1]."""
+        lead = latents.shape[:-3]
+        raw = latents.reshape(-1, *latents.shape[-3:]) / self.config.target_std * self.latent_std + self.latent_mean
+        images = (self.vae.decode(raw).sample + 1.0) / 2.0
+        return images.clamp(0.0, 1.0).reshape(*lead, *images.shape[1:])
+
+    def reconstruction_loss(self, images: torch.Tensor, kl_weight: float = 1e-6) -> torch.Tensor:
+        """Training loss on (N, 3, H, W) frames in [0, 1]: pixel MSE plus a small KL term."""
+        posterior = self.vae.encode(images * 2.0 - 1.0).latent_dist
+        reconstruction = (self.vae.decode(posterior.sample()).sample + 1.0) / 2.0
+        return nn.functional.mse_loss(reconstruction, images) + kl_weight * posterior.kl().mean()

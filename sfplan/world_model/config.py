@@ -1,0 +1,102 @@
+"""Configuration of the slow learner: frame codec, action conditioning, UNet and sampler."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class CodecConfig:
+    """The frame autoencoder: (3, H, W) pixels <-> (latent_channels, H/f, W/f) latents.
+
+    image_size:        side of the square input frames, pixels.
+    latent_channels:   channels of the latent frame.
+    block_channels:    encoder/decoder widths; len-1 halvings, so 3 levels give a 4x smaller latent.
+    latent_mean/std:   per-channel statistics of the training latents, set after the
+                       autoencoder is trained, so the world model sees latents of std `target_std`.
+    target_std:        the std latents are normalised to (the EDM sigma_data).
+    """
+
+    image_size: int = 64
+    latent_channels: int = 4
+    block_channels: tuple[int, ...] = (32, 64, 64)
+    latent_mean: list[float] = field(default_factory=list)
+    latent_std: list[float] = field(default_factory=list)
+    target_std: float = 0.5
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size // 2 ** (len(self.block_channels) - 1)
+
+
+@dataclass
+class WorldModelConfig:
+    """The masked conditional video diffusion model and how it samples.
+
+    context_frames:   f_p, clean past frames given to the model.
+    target_frames:    f_g, frames predicted per chunk.
+    frame_skip:       env steps between consecutive frames; each target frame is reached by
+                      `frame_skip` actions.
+    action_dim:       env action size A.
+    block_channels:   UNet3D widths per level (the first at least as wide as the input).
+    attention_levels: which UNet levels use cross-attention to the action tokens.
+    layers_per_block: resnets per UNet level.
+    attention_heads:  attention heads per UNet level (diffusers calls this `attention_head_dim`).
+    action_token_dim: width of the action tokens (cross-attention) and global action embedding.
+    action_dropout:   chance per training sample of replacing all actions by the learned null
+                      action (gives the null-action pass used by fast memory and guidance).
+    objective:        "diffusion" (EDM denoiser) or "regression" (the same UNet trained to predict
+                      the target latents directly with MSE: the deterministic baseline).
+    sigma_min/max:    EDM noise range for sampling; sigma_data is the codec's target_std.
+    train_sigma_mean/std: log-normal training noise distribution (EDM's P_mean, P_std).
+    denoise_steps:    Euler steps per chunk at sampling time.
+    """
+
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    context_frames: int = 2
+    target_frames: int = 4
+    frame_skip: int = 2
+    action_dim: int = 7
+    block_channels: tuple[int, ...] = (64, 128, 128)
+    attention_levels: tuple[bool, ...] = (False, True, True)
+    layers_per_block: int = 1
+    attention_heads: int = 4
+    action_token_dim: int = 128
+    action_dropout: float = 0.1
+    objective: str = "diffusion"
+    sigma_min: float = 0.002
+    sigma_max: float = 5.0
+    train_sigma_mean: float = -0.4
+    train_sigma_std: float = 1.2
+    denoise_steps: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.codec, dict):
+            self.codec = CodecConfig(**{**self.codec, "block_channels": tuple(self.codec.get("block_channels", (32, 64, 64)))})
+        self.block_channels = tuple(self.block_channels)
+        self.attention_levels = tuple(self.attention_levels)
+        if self.objective not in ("diffusion", "regression"):
+            raise ValueError(f"objective must be 'diffusion' or 'regression', got {self.objective!r}")
+        if len(self.attention_levels) != len(self.block_channels):
+            raise ValueError("attention_levels needs one entry per UNet level (block_channels)")
+        if self.denoise_steps < 1:
+            raise ValueError(f"denoise_steps must be at least 1, got {self.denoise_steps}")
+
+    @property
+    def steps_per_chunk(self) -> int:
+        """Env steps covered by one predicted chunk."""
+        return self.target_frames * self.frame_skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (tuples become lists)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> WorldModelConfig:
+        """Inverse of `to_dict`; unknown keys raise a ValueError naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown world model config keys {unknown}; known: {sorted(known)}")
+        return cls(**values)

@@ -1,0 +1,215 @@
+"""The slow learner: a masked conditional video diffusion model over latent frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import EDMEulerScheduler, UNet3DConditionModel
+from torch import nn
+
+from ..checkpoint import CheckpointError, load_weights, read_config, save_pretrained
+from .action_encoder import ActionEncoder
+from .codec import FrameAutoencoder
+from .config import WorldModelConfig
+from .frames import frames_to_unit_float
+
+
+class VideoWorldModel(nn.Module):
+    """Predicts the next f_g latent frames from f_p clean context frames and the actions between.
+
+    Masked conditioning as in SlowFast-VGen: clean context frames ++ noised target frames
+    along time, a mask channel marking the context, loss on the target frames only.
+    Beyond the paper, for a small model on a CPU (see docs/world_model.md):
+      - frames live in the latent space of a small trained autoencoder (`codec`);
+      - every frame also receives the last context frame as input channels, so copying
+        the static scene is free and the UNet spends itself on what moves;
+      - actions enter three ways: cross-attention tokens (the paper's path), a chunk
+        embedding added to the noise-level embedding (reaches every residual block),
+        and raw per-frame actions broadcast as input channels at full latent resolution;
+      - EDM preconditioning with diffusers' `EDMEulerScheduler`, so one to three Euler
+        steps already give usable frames.
+    """
+
+    def __init__(self, config: WorldModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.codec = FrameAutoencoder(config.codec)
+        latent_channels = config.codec.latent_channels
+        self.action_encoder = ActionEncoder(
+            config.action_dim, config.frame_skip, config.target_frames, config.action_token_dim
+        )
+        in_channels = 2 * latent_channels + 1 + self.action_encoder.channels
+        if config.block_channels[0] < in_channels:
+            raise ValueError(f"block_channels[0]={config.block_channels[0]} is narrower than the {in_channels} input channels")
+        self.unet = UNet3DConditionModel(
+            sample_size=config.codec.latent_size,
+            in_channels=in_channels,
+            out_channels=latent_channels,
+            down_block_types=tuple("CrossAttnDownBlock3D" if a else "DownBlock3D" for a in config.attention_levels),
+            up_block_types=tuple("CrossAttnUpBlock3D" if a else "UpBlock3D" for a in reversed(config.attention_levels)),
+            block_out_channels=config.block_channels,
+            layers_per_block=config.layers_per_block,
+            norm_num_groups=min(32, config.block_channels[0]),
+            cross_attention_dim=config.action_token_dim,
+            attention_head_dim=config.attention_heads,
+            time_cond_proj_dim=config.action_token_dim,
+        )
+        self.scheduler = EDMEulerScheduler(
+            sigma_min=config.sigma_min, sigma_max=config.sigma_max, sigma_data=config.codec.target_std
+        )
+
+    # --------------------------------------------------------------- checkpoints
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write `model.safetensors` + `config.json` (codec included) into `directory` atomically."""
+        return save_pretrained(self, self.config.to_dict(), directory)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, expected: WorldModelConfig | None = None) -> VideoWorldModel:
+        """Load a model saved by `save_pretrained`, in eval mode.
+
+        With `expected`, the saved config must equal it; otherwise a CheckpointError lists the
+        fields that differ.
+        """
+        saved = WorldModelConfig.from_dict(read_config(directory))
+        if expected is not None and saved != expected:
+            differing = sorted(k for k, v in saved.to_dict().items() if expected.to_dict()[k] != v)
+            raise CheckpointError(f"checkpoint {directory} was trained with a different config ({', '.join(differing)})")
+        return load_weights(cls(saved), directory).eval()
+
+    # ----------------------------------------------------------------- network
+    def predict(
+        self,
+        target_input: torch.Tensor,
+        context: torch.Tensor,
+        sigma: torch.Tensor,
+        actions: torch.Tensor,
+        null_action: torch.Tensor,
+    ) -> torch.Tensor:
+        """One UNet pass: the raw network output F at the target positions.
+
+        target_input: (B, f_g, C, h, w) preconditioned noisy targets (c_in * x), zeros for regression.
+        context:      (B, f_p, C, h, w) clean latents.
+        sigma:        (B,) noise levels.
+        actions:      (B, f_g, k, A); null_action: (B,) bool, True to use the learned null action.
+        Returns (B, f_g, C, h, w).
+        """
+        batch, num_context = context.shape[:2]
+        num_target = target_input.shape[1]
+        height, width = context.shape[-2:]
+        tokens, summary, action_channels = self.action_encoder(actions, null_action)
+        scale = 1.0 / self.config.codec.target_std
+        frames = torch.cat([context * scale, target_input], dim=1)
+        anchor = (context[:, -1:] * scale).expand(-1, num_context + num_target, -1, -1, -1)
+        is_context = torch.zeros(batch, num_context + num_target, 1, height, width, dtype=context.dtype)
+        is_context[:, :num_context] = 1.0
+        action_maps = torch.zeros(batch, num_context + num_target, action_channels.shape[2], height, width)
+        action_maps[:, num_context:] = action_channels.expand(-1, -1, -1, height, width)
+        sample = torch.cat([frames, anchor, is_context, action_maps], dim=2).transpose(1, 2)
+        noise_level = self.scheduler.precondition_noise(sigma).reshape(batch)
+        output = self.unet(sample, noise_level, encoder_hidden_states=tokens, timestep_cond=summary).sample
+        return output.transpose(1, 2)[:, num_context:]
+
+    def loss(self, context: torch.Tensor, target: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Training loss on latents: context (B, f_p, C, h, w), target (B, f_g, C, h, w), actions (B, f_g, k, A).
+
+        Diffusion: EDM denoising loss at log-normal noise levels; regression: MSE of a direct
+        prediction. Only target frames enter the loss. Actions are replaced by the null
+        action for a random `action_dropout` share of the batch while training.
+        """
+        batch = target.shape[0]
+        null = torch.rand(batch) < self.config.action_dropout if self.training else torch.zeros(batch, dtype=torch.bool)
+        if self.config.objective == "regression":
+            prediction = self.predict(torch.zeros_like(target), context, torch.ones(batch), actions, null)
+            return nn.functional.mse_loss(prediction, target)
+        sigma = torch.exp(torch.randn(batch) * self.config.train_sigma_std + self.config.train_sigma_mean)
+        sigma_b = sigma.view(batch, 1, 1, 1, 1)
+        noisy = target + sigma_b * torch.randn_like(target)
+        output = self.predict(self.scheduler.precondition_inputs(noisy, sigma_b), context, sigma, actions, null)
+        denoised = self.scheduler.precondition_outputs(noisy, output, sigma_b)
+        sigma_data = self.config.codec.target_std
+        weight = (sigma_b**2 + sigma_data**2) / (sigma_b * sigma_data) ** 2
+        return (weight * (denoised - target) ** 2).mean()
+
+    # ---------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def sample_chunk(
+        self,
+        context: torch.Tensor,
+        actions: torch.Tensor,
+        steps: int | None = None,
+        null_action: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample the next chunk: context (B, f_p, C, h, w), actions (B, f_g, k, A) -> (B, f_g, C, h, w)."""
+        batch = context.shape[0]
+        shape = (batch, self.config.target_frames, *context.shape[2:])
+        null = torch.zeros(batch, dtype=torch.bool) if null_action is None else null_action
+        if self.config.objective == "regression":
+            return self.predict(torch.zeros(shape), context, torch.ones(batch), actions, null)
+        scheduler = EDMEulerScheduler.from_config(self.scheduler.config)  # samplers keep per-call state
+        scheduler.set_timesteps(steps or self.config.denoise_steps)
+        sample = torch.randn(shape, generator=generator) * scheduler.sigmas[0]
+        for timestep in scheduler.timesteps:
+            sigma = scheduler.sigmas[scheduler.step_index if scheduler.step_index is not None else 0]
+            model_input = scheduler.scale_model_input(sample, timestep)
+            output = self.predict(model_input, context, sigma.expand(batch).float(), actions, null)
+            sample = scheduler.step(output, timestep, sample).prev_sample
+        return sample
+
+    def check_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Validate (B, L, A) env actions, L a multiple of the env steps per chunk; returns float32."""
+        steps = self.config.steps_per_chunk
+        if actions.ndim != 3 or actions.shape[-1] != self.config.action_dim:
+            raise ValueError(
+                f"actions must be (B, L, {self.config.action_dim}) for this model, got shape {tuple(actions.shape)}"
+            )
+        if actions.shape[1] == 0 or actions.shape[1] % steps:
+            raise ValueError(f"actions must cover whole chunks: L a positive multiple of {steps} env steps, got {actions.shape[1]}")
+        if not torch.isfinite(actions).all():
+            raise ValueError("actions contain NaN or inf")
+        return actions.float()
+
+    @torch.no_grad()
+    def imagine_latents(
+        self,
+        context: torch.Tensor,
+        actions: torch.Tensor,
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Roll out chunk after chunk in latent space.
+
+        context: (B or 1, f_p, C, h, w) latents; actions: (B, L, A) env actions, L = N chunks x
+        f_g x k. Each predicted chunk becomes the context of the next. Returns (B, N*f_g, C, h, w).
+        """
+        actions = self.check_actions(actions)
+        batch, num_context = actions.shape[0], self.config.context_frames
+        if context.shape[1] != num_context:
+            raise ValueError(f"need {num_context} context frames, got {context.shape[1]}")
+        context = context.expand(batch, -1, -1, -1, -1)
+        chunks = actions.reshape(batch, -1, self.config.target_frames, self.config.frame_skip, self.config.action_dim)
+        predicted = []
+        for chunk_actions in chunks.unbind(dim=1):
+            chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator)
+            predicted.append(chunk)
+            context = torch.cat([context, chunk], dim=1)[:, -num_context:]
+        return torch.cat(predicted, dim=1)
+
+    @torch.no_grad()
+    def imagine(
+        self,
+        context_frames: torch.Tensor,
+        actions: torch.Tensor,
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Imagine the frames that `actions` lead to.
+
+        context_frames: (B or 1, f_p, 3, H, W) uint8 or float in [0, 1], the last f_p frames
+        `frame_skip` env steps apart; actions: (B, L, A), L a multiple of f_g * frame_skip.
+        Returns (B, L / frame_skip, 3, H, W) float frames in [0, 1].
+        """
+        frames = frames_to_unit_float(context_frames, self.config.codec.image_size, "context_frames")
+        latents = self.imagine_latents(self.codec.encode(frames), actions, steps=steps, generator=generator)
+        return self.codec.decode(latents)

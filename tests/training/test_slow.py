@@ -1,0 +1,59 @@
+import csv
+
+import pytest
+import torch
+
+from helpers import make_episode, tiny_world_model_config
+from sfplan.data import DatasetError, EpisodeWriter
+from sfplan.training import TrainConfig, train_slow
+from sfplan.training.slow import STATE_DIR
+from sfplan.world_model import RewardModel, VideoWorldModel
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    path = tmp_path / "tiny.h5"
+    with EpisodeWriter(path, "pointmass-push", "top", 16, {"image_size": 16}) as writer:
+        for seed in range(3):
+            writer.add(make_episode(12, image_size=16, action_dim=2, seed=seed))
+    return path
+
+
+def train_config(dataset, output, steps):
+    return TrainConfig(
+        dataset=str(dataset), output=str(output), env_name="pointmass-push", image_size=16, holdout_episodes=1,
+        autoencoder_steps=3, autoencoder_batch=4, steps=steps, batch_size=2, log_every=1, eval_every=2,
+        checkpoint_every=2, eval_windows=2, threads=1,
+    )
+
+
+def logged_steps(output):
+    with open(output / "log.csv") as stream:
+        return [int(row["step"]) for row in csv.DictReader(stream) if row["stage"] == "world_model"]
+
+
+def test_training_writes_loadable_checkpoints_and_resumes_the_step_count(dataset, tmp_path):
+    output = tmp_path / "run"
+    metrics = train_slow(tiny_world_model_config(), train_config(dataset, output, steps=4), progress=False)
+    assert "eval/psnr" in metrics and "eval/psnr_repeat_last" in metrics
+    assert torch.load(output / STATE_DIR / "sfplan_state.pt", weights_only=False)["step"] == 4
+    model = VideoWorldModel.from_pretrained(output / "world_model")
+    assert model.config.codec.latent_std, "latent statistics are saved with the codec"
+    reward, success_logit = RewardModel.from_pretrained(output / "reward_model")(torch.zeros(5, 2, 8, 8))
+    assert reward.shape == success_logit.shape == (5,)
+
+    train_slow(tiny_world_model_config(), train_config(dataset, output, steps=6), progress=False)
+    assert logged_steps(output) == [1, 2, 3, 4, 5, 6]
+    assert torch.load(output / STATE_DIR / "sfplan_state.pt", weights_only=False)["step"] == 6
+
+
+def test_dataset_with_another_image_size_is_refused(dataset, tmp_path):
+    config = train_config(dataset, tmp_path / "run", steps=1)
+    config.image_size = 32
+    with pytest.raises(DatasetError, match="16x16 images but the config expects 32x32"):
+        train_slow(tiny_world_model_config(), config, progress=False)
+
+
+def test_action_dim_mismatch_is_refused(dataset, tmp_path):
+    with pytest.raises(ValueError, match="dataset actions have 2 dims but world_model.action_dim=7"):
+        train_slow(tiny_world_model_config(action_dim=7), train_config(dataset, tmp_path / "run", steps=1), progress=False)
