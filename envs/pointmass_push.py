@@ -39,7 +39,7 @@ _XML = f"""
       <joint name="agent_y" type="slide" axis="0 1 0" damping="8"/>
       <geom type="sphere" size="0.03" mass="0.5" rgba="0.15 0.3 0.9 1"/>
     </body>
-    <body name="block" pos="0.1 0 0.03">
+    <body name="block" pos="0 0 0.03">
       <joint name="block_x" type="slide" axis="1 0 0" damping="2"/>
       <joint name="block_y" type="slide" axis="0 1 0" damping="2"/>
       <joint name="block_yaw" type="hinge" axis="0 0 1" damping="0.01"/>

@@ -91,6 +91,7 @@ class RobosuitePixelEnv(gym.Env):
             control_freq=control_freq,
             hard_reset=False,  # keeps the model (and our camera) and resets in 10 ms instead of 2 s
             ignore_done=True,
+            seed=0,  # object sizes are drawn once at construction: the same in every process
         )
         self._suite_env.reset()
         self._camera_id = self._setup_camera(camera)

@@ -99,7 +99,7 @@ class ScriptedExpert(ABC):
                 action[self.gripper_index] = expert_action[self.gripper_index]
             return action
         action = expert_action.copy()
-        action[self.gripper_index] = -np.sign(expert_action[self.gripper_index]) or 1.0
+        action[self.gripper_index] = -expert_action[self.gripper_index]
         return action
 
     @abstractmethod
@@ -112,6 +112,8 @@ class ScriptedExpert(ABC):
 
 
 class _Phase(enum.Enum):
+    """Phases of the pick-and-place state machine, in their usual order."""
+
     APPROACH = enum.auto()  # hover above the object, gripper open
     DESCEND = enum.auto()  # lower around the object
     CLOSE = enum.auto()  # close the fingers until they stop
@@ -123,7 +125,7 @@ class _Phase(enum.Enum):
 
 
 _DOWN = Rotation.from_quat([1.0, 0.0, 0.0, 0.0])
-"""Gripper pointing straight down, fingers closing along world y (robosuite's x, y, z, w quaternions)."""
+"""Gripper pointing straight down, at the Panda's starting yaw (robosuite's x, y, z, w quaternion)."""
 
 
 class _PickPlaceExpert(ScriptedExpert):
@@ -139,15 +141,15 @@ class _PickPlaceExpert(ScriptedExpert):
     _REACHED = 0.01  # position error counted as arrived
     _PRE_GRASP = 0.045  # gripper-site height above the object centre where the fingertips clear its top
     _CENTRED = 0.01  # horizontal error under which the open gripper descends past the pre-grasp height
-    _STRAYED = 0.025  # horizontal error that sends the machine back a phase
+    _STRAYED = 0.04  # horizontal error that sends the machine back a phase (the object moved)
     _HELD_DISTANCE = 0.03  # object centre to gripper site when held
     _OPEN_FINGER = 0.035  # finger joint position above which the gripper counts as open
     _EMPTY_FINGER = 0.006  # finger joint position below which the gripper closed on nothing
 
-    object_key: str
-    place_key: str | None = None
-    object_half_size: float = 0.0
-    place_half_size: float = 0.0
+    object_key: str  # the object to pick: `task_state()` key without `_pos`
+    place_key: str | None = None  # the object to put it on, None to just hold it up
+    object_half_size: float = 0.0  # half side of the picked cube, when placing it
+    place_half_size: float = 0.0  # half side of the cube it goes on
 
     def _reset_phase(self) -> None:
         self._phase = _Phase.APPROACH
@@ -177,7 +179,8 @@ class _PickPlaceExpert(ScriptedExpert):
     def _on_place_target(self, obj: np.ndarray, state: dict[str, np.ndarray]) -> bool:
         below = state[f"{self.place_key}_pos"]
         resting_height = self.object_half_size + self.place_half_size
-        return bool(np.linalg.norm(obj[:2] - below[:2]) < self.place_half_size and obj[2] - below[2] > resting_height - 0.01)
+        centred = np.linalg.norm(obj[:2] - below[:2]) < self.place_half_size
+        return bool(centred and obj[2] - below[2] > resting_height - 0.01)
 
     def _next_phase(self, eef: np.ndarray, obj: np.ndarray, finger: float, state: dict[str, np.ndarray]) -> _Phase:
         phase = self._phase
@@ -252,7 +255,7 @@ class _PickPlaceExpert(ScriptedExpert):
             return eef + self._place_goal(state, phase) - obj, True
         if phase is _Phase.RELEASE:
             return eef.copy(), False
-        return eef + [0.0, 0.0, self._HOVER], False
+        return np.array([eef[0], eef[1], self._lift_height]), False
 
 
 class LiftExpert(_PickPlaceExpert):
@@ -298,15 +301,14 @@ class PushExpert(ScriptedExpert):
     _GAIN = 6.0  # desired velocity (m/s) per metre of position error
     _ACTION_PER_VELOCITY = 2.0  # the agent's terminal speed is 0.5 m/s at an action of 1
     _MAX_PUSH_SPEED = 0.45  # m/s, i.e. full force (0.4 m/s with the block); slower near the goal
-    _PUSH_ANGLES = np.deg2rad([0, 15, -15, 30, -30, 45, -45, 60, -60, 75, -75])
+    _PUSH_ANGLES = np.deg2rad([0, 15, -15, 30, -30, 45, -45, 60, -60, 75, -75])  # turns off the goal direction
 
     def _reset_phase(self) -> None:
         self._pushing = False
 
     def _expert_action(self, observation: dict[str, np.ndarray], state: dict[str, np.ndarray]) -> np.ndarray:
-        agent, to_goal = state["agent_pos"], state["goal_pos"] - state["block_pos"]
-        # Contact geometry needs the block body's world position; see the module note on block_pos.
-        block = self.env.data.body("block").xpos[:2].copy()
+        agent, block = state["agent_pos"], state["block_pos"]
+        to_goal = state["goal_pos"] - block
         distance = float(np.linalg.norm(to_goal))
         behind, direction = self._push_off(block, to_goal / max(distance, 1e-6))
         side = np.array([-direction[1], direction[0]])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import resource
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -157,7 +158,8 @@ class SlowTrainer:
         ema = EMAModel(trainable, decay=config.ema_decay)
         reward_ema = EMAModel(self.reward_model.parameters(), decay=config.ema_decay)
         accelerator.init_trackers("slow", config={k: v for k, v in asdict(config).items() if v is not None})
-        step = self._resume(accelerator, ema, reward_ema) if config.resume else 0
+        step, self._wall_before = self._resume(accelerator, ema, reward_ema) if config.resume else (0, 0.0)
+        self._run_started = time.perf_counter()
         generator = torch.Generator().manual_seed(config.seed + step)
         batches = _batches(train_set, config.batch_size, generator)
         metrics: dict[str, float] = {}
@@ -184,7 +186,8 @@ class SlowTrainer:
             if done % config.log_every == 0:
                 elapsed = time.perf_counter() - started
                 metrics = {"train/loss": float(np.mean(window_losses)), "train/reward_loss": float(np.mean(reward_losses)),
-                           "train/steps_per_s": len(window_losses) / elapsed}
+                           "train/steps_per_s": len(window_losses) / elapsed, "train/wall_s": self._wall_seconds(),
+                           "train/max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
                 window_losses, reward_losses, started = [], [], time.perf_counter()
                 if done % config.eval_every == 0:
                     metrics.update(self._evaluate(ema))
@@ -229,24 +232,31 @@ class SlowTrainer:
 
         def build(temp: Path) -> None:
             accelerator.save_state(str(temp))
-            torch.save({"ema": ema.state_dict(), "reward_ema": reward_ema.state_dict(), "step": step}, temp / "sfplan_state.pt")
+            state = {"ema": ema.state_dict(), "reward_ema": reward_ema.state_dict(), "step": step, "wall_s": self._wall_seconds()}
+            torch.save(state, temp / "sfplan_state.pt")
 
         replace_directory(build, self.output / STATE_DIR)
 
-    def _resume(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel) -> int:
+    def _wall_seconds(self) -> float:
+        """World-model training time so far, summed over resumed runs."""
+        return self._wall_before + time.perf_counter() - self._run_started
+
+    def _resume(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel) -> tuple[int, float]:
+        """Load the training state when there is one; returns (step, training seconds so far)."""
         directory = self.output / STATE_DIR
         if not (directory / "sfplan_state.pt").exists():
-            return 0
+            return 0, 0.0
         accelerator.load_state(str(directory))
         state = torch.load(directory / "sfplan_state.pt", weights_only=False)
         ema.load_state_dict(state["ema"])
         reward_ema.load_state_dict(state["reward_ema"])
-        return int(state["step"])
+        return int(state["step"]), float(state.get("wall_s", 0.0))
 
     def _log_row(self, row: dict[str, float | str | int]) -> None:
         path = self.output / "log.csv"
         self.output.mkdir(parents=True, exist_ok=True)
-        fields = ["stage", "step", "loss", "train/loss", "train/reward_loss", "train/steps_per_s", "eval/psnr", "eval/psnr_repeat_last"]
+        fields = ["stage", "step", "loss", "train/loss", "train/reward_loss", "train/steps_per_s", "train/wall_s",
+                  "train/max_rss_mb", "eval/psnr", "eval/psnr_repeat_last"]
         new = not path.exists()
         with open(path, "a", newline="") as stream:
             writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from diffusers import AutoencoderKL
 from torch import nn
@@ -30,7 +32,7 @@ class FrameAutoencoder(nn.Module):
             block_out_channels=config.block_channels,
             layers_per_block=1,
             latent_channels=config.latent_channels,
-            norm_num_groups=min(32, config.block_channels[0]),
+            norm_num_groups=math.gcd(32, *config.block_channels),
             sample_size=config.image_size,
             mid_block_add_attention=False,  # attention at 16x16 costs more than it gives on this scene
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -50,7 +51,7 @@ class VideoWorldModel(nn.Module):
             up_block_types=tuple("CrossAttnUpBlock3D" if a else "UpBlock3D" for a in reversed(config.attention_levels)),
             block_out_channels=config.block_channels,
             layers_per_block=config.layers_per_block,
-            norm_num_groups=min(32, config.block_channels[0]),
+            norm_num_groups=math.gcd(32, *config.block_channels),
             cross_attention_dim=config.action_token_dim,
             attention_head_dim=config.attention_heads,
             time_cond_proj_dim=config.action_token_dim,

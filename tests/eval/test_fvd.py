@@ -6,8 +6,8 @@ import pytest
 import torch
 from scipy import linalg
 
-from sfplan.eval import fvd as fvd_module
-from sfplan.eval.fvd import I3DFeatureExtractor, RandomConv3dExtractor, VideoFeatureExtractor, frechet_distance, fvd
+from sfplan.eval import frechet as fvd_module
+from sfplan.eval.frechet import I3DFeatureExtractor, RandomConv3dExtractor, VideoFeatureExtractor, frechet_distance, fvd
 
 # The I3D file is TorchScript, which torch 2.13 marks deprecated.
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.jit\.\w+` is deprecated:DeprecationWarning")

@@ -1,0 +1,120 @@
+"""Evaluating a trained world model on held-out episodes: accuracy, action use, rollouts, speed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..data import ChunkDataset, ChunkSpec, Episode
+from ..world_model import VideoWorldModel
+from .video_metrics import changed_pixel_mask, count_scene_cuts, psnr, ssim
+
+
+def held_out_windows(model: VideoWorldModel, episodes: Sequence[Episode], count: int) -> dict[str, torch.Tensor]:
+    """`count` evenly spaced windows of `episodes`: context/target frames (float [0, 1]) and actions."""
+    config = model.config
+    dataset = ChunkDataset(episodes, ChunkSpec(config.context_frames, config.target_frames, config.frame_skip))
+    index = np.linspace(0, len(dataset) - 1, min(count, len(dataset))).astype(int)
+    items = [dataset[i] for i in index]
+    return {
+        "context": torch.stack([item["context"] for item in items]).float() / 255.0,
+        "target": torch.stack([item["target"] for item in items]).float() / 255.0,
+        "actions": torch.stack([item["actions"] for item in items]),
+    }
+
+
+@torch.no_grad()
+def next_chunk_metrics(
+    model: VideoWorldModel,
+    windows: dict[str, torch.Tensor],
+    steps: int,
+    shuffle_actions: bool = False,
+    batch_size: int = 32,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean PSNR, SSIM and changed-pixel PSNR of next-chunk predictions against ground truth.
+
+    With `shuffle_actions`, each window gets the actions of another window (a fixed
+    derangement), which tells how much the model reads its actions.
+    """
+    actions = windows["actions"]
+    if shuffle_actions:
+        actions = actions.roll(shifts=1, dims=0)
+    generator = torch.Generator().manual_seed(seed)
+    predictions = []
+    for start in range(0, len(actions), batch_size):
+        context = model.codec.encode(windows["context"][start : start + batch_size])
+        chunk_actions = actions[start : start + batch_size]
+        latents = model.sample_chunk(context, chunk_actions, steps=steps, generator=generator)
+        predictions.append(model.codec.decode(latents))
+    predicted = torch.cat(predictions)
+    target = windows["target"]
+    mask = changed_pixel_mask(windows["context"][:, -1], target)
+    return {
+        "psnr": psnr(predicted, target).mean().item(),
+        "ssim": ssim(predicted, target).mean().item(),
+        "psnr_changed": torch.nanmean(psnr(predicted, target, mask=mask)).item(),
+    }
+
+
+def repeat_last_metrics(windows: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The "repeat the last context frame" baseline, scored like `next_chunk_metrics`."""
+    target = windows["target"]
+    last = windows["context"][:, -1:].expand_as(target)
+    mask = changed_pixel_mask(windows["context"][:, -1], target)
+    return {
+        "psnr": psnr(last, target).mean().item(),
+        "ssim": ssim(last, target).mean().item(),
+        "psnr_changed": torch.nanmean(psnr(last, target, mask=mask)).item(),
+    }
+
+
+@torch.no_grad()
+def long_rollout(model: VideoWorldModel, episode: Episode, num_frames: int, steps: int, seed: int = 0) -> dict[str, object]:
+    """Roll the model out from the episode's first frames with its real actions.
+
+    Predicts `num_frames` frames (rounded down to whole chunks) after the first f_p
+    frames; returns PSNR per chunk index, scene cuts in the imagined video, and the video
+    itself ((T, H, W, 3) uint8) for inspection.
+    """
+    config = model.config
+    skip, chunk_steps = config.frame_skip, config.steps_per_chunk
+    num_chunks = num_frames // config.target_frames
+    start = (config.context_frames - 1) * skip  # env step of the last context frame
+    needed = start + num_chunks * chunk_steps
+    if episode.num_steps < needed:
+        raise ValueError(f"episode has {episode.num_steps} steps; a {num_frames}-frame rollout needs {needed}")
+    frames = torch.from_numpy(episode.frames).permute(0, 3, 1, 2).float() / 255.0
+    context = frames[0 : start + 1 : skip][None]
+    actions = torch.from_numpy(episode.actions[start:needed])[None]
+    latents = model.imagine_latents(model.codec.encode(context), actions, steps=steps, generator=torch.Generator().manual_seed(seed))
+    video = model.codec.decode(latents)[0]
+    truth = frames[start + skip : needed + 1 : skip]
+    per_chunk = [
+        psnr(video[None, i : i + config.target_frames], truth[None, i : i + config.target_frames]).item()
+        for i in range(0, len(video), config.target_frames)
+    ]
+    video_uint8 = (video.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+    return {"psnr_per_chunk": per_chunk, "scene_cuts": count_scene_cuts(video_uint8), "video": video_uint8}
+
+
+@torch.no_grad()
+def imagined_frames_per_second(model: VideoWorldModel, steps: int, batch_size: int = 32, chunks: int = 2, repeats: int = 2) -> float:
+    """Imagined frames per second for `batch_size` candidate action sequences of `chunks` chunks.
+
+    Latent-space rollout with every denoising step included (no decoding: a planner
+    scores latents); the best of `repeats` timings after one warm-up call.
+    """
+    config = model.config
+    context = torch.zeros(1, config.context_frames, config.codec.latent_channels, config.codec.latent_size, config.codec.latent_size)
+    actions = torch.rand(batch_size, chunks * config.steps_per_chunk, config.action_dim) * 2 - 1
+    model.imagine_latents(context, actions[:, : config.steps_per_chunk], steps=steps)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.imagine_latents(context, actions, steps=steps)
+        best = min(best, time.perf_counter() - start)
+    return batch_size * chunks * config.target_frames / best
