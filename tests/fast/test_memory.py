@@ -1,0 +1,117 @@
+import pytest
+import torch
+
+from helpers import tiny_world_model_config
+from sfplan.checkpoint import CheckpointError
+from sfplan.fast import TARGETS, FastMemory, FastMemoryConfig
+from sfplan.world_model import VideoWorldModel
+
+
+def model_and_memory(**config):
+    torch.manual_seed(0)
+    model = VideoWorldModel(tiny_world_model_config()).eval()
+    return model, FastMemory(model, FastMemoryConfig(**config))
+
+
+def window(seed):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(1, 2, 2, 8, 8, generator=generator) * 0.5, torch.randn(1, 2, 2, 8, 8, generator=generator) * 0.5
+
+
+def prediction(model):
+    """A deterministic function of all weights: one chunk from fixed noise, context and actions."""
+    context, _ = window(99)
+    return model.sample_chunk(context, torch.full((1, 2, 1, 2), 0.3), generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("layers", sorted(TARGETS))
+def test_observe_changes_only_lora_parameters(layers):
+    model, memory = model_and_memory(layers=layers)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    memory.observe(*window(0))
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed and all("lora_" in name for name in changed)
+
+
+def test_fresh_and_disabled_memory_give_exactly_the_base_model():
+    model, memory = model_and_memory()
+    with memory.disabled():
+        base = prediction(model)
+    torch.testing.assert_close(prediction(model), base, rtol=0, atol=0)  # fresh adapter: LoRA B = 0
+    for _ in range(3):
+        memory.observe(*window(0))
+    assert not torch.equal(prediction(model), base)
+    with memory.disabled():
+        torch.testing.assert_close(prediction(model), base, rtol=0, atol=0)
+
+
+def test_reset_forgets_the_previous_episode():
+    model, memory = model_and_memory()
+    base = prediction(model)
+    for _ in range(3):
+        memory.observe(*window(0))
+    memory.reset()
+    torch.testing.assert_close(prediction(model), base, rtol=0, atol=0)
+
+
+def test_stored_episodes_can_be_recalled_without_leaking():
+    model, memory = model_and_memory()
+    for _ in range(3):
+        memory.observe(*window(0))
+    episode_a = prediction(model)
+    memory.store("a")
+    memory.reset()
+    for _ in range(3):
+        memory.observe(*window(1))
+    episode_b = prediction(model)
+    memory.recall("a")
+    torch.testing.assert_close(prediction(model), episode_a, rtol=0, atol=0)
+    assert not torch.equal(episode_a, episode_b)
+    with pytest.raises(KeyError, match="no stored episode 'c'"):
+        memory.recall("c")
+
+
+def test_save_then_load_round_trip(tmp_path):
+    model, memory = model_and_memory()
+    memory.observe(*window(0))
+    expected = prediction(model)
+    path = memory.save(tmp_path / "episode.safetensors")
+    memory.reset()
+    memory.load(path)
+    torch.testing.assert_close(prediction(model), expected, rtol=0, atol=0)
+    other = FastMemory(VideoWorldModel(tiny_world_model_config()), FastMemoryConfig(rank=4))
+    with pytest.raises(CheckpointError, match="other layers or rank"):
+        other.load(path)
+
+
+@pytest.mark.parametrize("window_mode", ["whole", "masked"])
+def test_memory_lowers_the_loss_on_the_episode_it_observed(window_mode):
+    model, memory = model_and_memory(window=window_mode, layers="temporal", lr=1e-2)
+    previous, new = window(0)
+
+    def expected_loss():
+        """The update's loss averaged over 64 noise draws, the same draws before and after."""
+        memory._generator.manual_seed(123)
+        copies_previous, copies_new = previous.expand(64, -1, -1, -1, -1), new.expand(64, -1, -1, -1, -1)
+        with torch.no_grad():
+            if window_mode == "whole":
+                both = torch.cat([copies_previous, copies_new], dim=1)
+                return memory._loss(both[:, :0], both).item()
+            return memory._loss(copies_previous, copies_new).item()
+
+    before = expected_loss()
+    for _ in range(40):
+        memory.observe(previous, new)
+    assert expected_loss() < 0.93 * before  # deterministic: same seeds, same noise draws
+
+
+def test_imagine_with_memory_updates_it_after_every_chunk():
+    model, memory = model_and_memory()
+    context, _ = window(0)
+    model.imagine_latents(context, torch.zeros(1, 3 * model.config.steps_per_chunk, 2), memory=memory)
+    assert memory.chunks_observed == 3
+
+
+def test_unknown_layers_are_refused():
+    with pytest.raises(ValueError, match="unknown fast memory layers 'temporal_attn'"):
+        FastMemoryConfig(layers="temporal_attn")
