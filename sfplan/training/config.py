@@ -32,10 +32,10 @@ class TrainConfig:
     env_name: str | None = None
     image_size: int = 64
     holdout_episodes: int = 5
-    autoencoder_steps: int = 3000
-    autoencoder_batch: int = 64
+    autoencoder_steps: int = 2500
+    autoencoder_batch: int = 16
     steps: int = 20000
-    batch_size: int = 16
+    batch_size: int = 12
     lr: float = 3e-4
     weight_decay: float = 1e-2
     ema_decay: float = 0.999

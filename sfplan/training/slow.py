@@ -124,7 +124,12 @@ class SlowTrainer:
                 lr=1e-3, seed=self.train_config.seed, progress=self.progress,
             )
             save_pretrained(codec, asdict(codec.config), directory)
-            self._log_row({"stage": "autoencoder", "step": len(losses), "loss": float(np.mean(losses[-100:]))})
+            held_out = np.concatenate([episode.frames for episode in self.held_out_episodes])[::7][:256]
+            with torch.no_grad():
+                images = _unit_images(held_out)
+                reconstruction = codec.decode(codec.encode(images))
+            self._log_row({"stage": "autoencoder", "step": len(losses), "loss": float(np.mean(losses[-100:])),
+                           "eval/psnr": psnr(reconstruction, images).mean().item()})
         codec.requires_grad_(False)
         codec.eval()
 

@@ -20,7 +20,7 @@ class CodecConfig:
 
     image_size: int = 64
     latent_channels: int = 4
-    block_channels: tuple[int, ...] = (32, 64, 64)
+    block_channels: tuple[int, ...] = (16, 32, 64)
     latent_mean: list[float] = field(default_factory=list)
     latent_std: list[float] = field(default_factory=list)
     target_std: float = 0.5
@@ -58,8 +58,8 @@ class WorldModelConfig:
     target_frames: int = 4
     frame_skip: int = 2
     action_dim: int = 7
-    block_channels: tuple[int, ...] = (64, 128, 128)
-    attention_levels: tuple[bool, ...] = (False, True, True)
+    block_channels: tuple[int, ...] = (32, 64, 64)
+    attention_levels: tuple[bool, ...] = (False, False, True)
     layers_per_block: int = 1
     attention_heads: int = 4
     action_token_dim: int = 128
@@ -73,7 +73,7 @@ class WorldModelConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.codec, dict):
-            self.codec = CodecConfig(**{**self.codec, "block_channels": tuple(self.codec.get("block_channels", (32, 64, 64)))})
+            self.codec = CodecConfig(**{**self.codec, "block_channels": tuple(self.codec.get("block_channels", (16, 32, 64)))})
         self.block_channels = tuple(self.block_channels)
         self.attention_levels = tuple(self.attention_levels)
         if self.objective not in ("diffusion", "regression"):

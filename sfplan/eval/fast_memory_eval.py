@@ -1,0 +1,115 @@
+"""Does fast memory help? Online adaptation, long revisiting rollouts and their cost."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from ..data import Episode
+from ..fast import FastMemory
+from ..world_model import VideoWorldModel
+from .video_metrics import count_scene_cuts, psnr
+
+WindowRule = Callable[[list[torch.Tensor]], torch.Tensor]
+
+
+def local_window(chunks: list[torch.Tensor]) -> torch.Tensor:
+    """The paper's rule: only the chunk before the newest one."""
+    return chunks[-2]
+
+
+def whole_history(chunks: list[torch.Tensor]) -> torch.Tensor:
+    """Ablation: every chunk before the newest one."""
+    return torch.cat(chunks[:-1], dim=1)
+
+
+def single_frame(chunks: list[torch.Tensor]) -> torch.Tensor:
+    """Ablation: only the last frame before the newest chunk."""
+    return chunks[-2][:, -1:]
+
+
+def episode_chunks(model: VideoWorldModel, episode: Episode) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An episode cut the way the model sees it.
+
+    Returns frames (N, f_g, 3, H, W) float [0, 1] of consecutive chunks after the first f_p
+    frames, their actions (N, f_g * k, A), and the first f_p frames (1, f_p, 3, H, W).
+    """
+    config = model.config
+    skip, per_chunk = config.frame_skip, config.steps_per_chunk
+    start = (config.context_frames - 1) * skip
+    count = (episode.num_steps - start) // per_chunk
+    frames = torch.from_numpy(episode.frames).permute(0, 3, 1, 2).float() / 255.0
+    chunk_frames = frames[start + skip : start + count * per_chunk + 1 : skip].reshape(count, config.target_frames, *frames.shape[1:])
+    actions = torch.from_numpy(episode.actions[start : start + count * per_chunk]).reshape(count, per_chunk, -1)
+    return chunk_frames, actions, frames[0 : start + 1 : skip][None]
+
+
+@torch.no_grad()
+def online_adaptation(
+    model: VideoWorldModel, memory: FastMemory, episode: Episode, window: WindowRule = local_window, seed: int = 0
+) -> dict[str, list[float]]:
+    """PSNR of predicting chunk k+1 of a real episode, by the base model and by base + memory
+    that has observed the real chunks <= k (written with `window`), for every k."""
+    chunk_frames, actions, first = episode_chunks(model, episode)
+    latents = model.codec.encode(chunk_frames)  # (N, f_g, C, h, w)
+    context = model.codec.encode(first)
+    memory.reset()
+    seen = [context]
+    base_psnr, memory_psnr = [], []
+    f_p = model.config.context_frames
+    for k in range(len(chunk_frames) - 1):
+        seen.append(latents[k][None])
+        memory.observe(window(seen), seen[-1])
+        context = torch.cat(seen, dim=1)[:, -f_p:]
+        chunk_actions = actions[k + 1][None].reshape(1, model.config.target_frames, model.config.frame_skip, -1)
+        truth = chunk_frames[k + 1][None]
+        with memory.disabled():
+            base = model.codec.decode(model.sample_chunk(context, chunk_actions, generator=torch.Generator().manual_seed(seed)))
+        adapted = model.codec.decode(model.sample_chunk(context, chunk_actions, generator=torch.Generator().manual_seed(seed)))
+        base_psnr.append(psnr(base, truth).item())
+        memory_psnr.append(psnr(adapted, truth).item())
+    return {"base": base_psnr, "memory": memory_psnr}
+
+
+def out_and_back(actions: torch.Tensor) -> torch.Tensor:
+    """(L, A) delta actions followed by their reversal: the same moves undone in reverse order.
+
+    For delta end-effector control this leaves a place and comes back to it; the gripper
+    command (last dimension) is kept as it was rather than negated.
+    """
+    back = -actions.flip(0)
+    back[:, -1] = actions.flip(0)[:, -1]
+    return torch.cat([actions, back])
+
+
+@torch.no_grad()
+def revisit_rollout(
+    model: VideoWorldModel, memory: FastMemory | None, first: torch.Tensor, actions: torch.Tensor, seed: int = 0
+) -> dict[str, float | np.ndarray]:
+    """Imagine an out-and-back action sequence; score scene cuts and revisit consistency.
+
+    Revisit consistency: mean cosine similarity between the latent of each frame on the way
+    out and the latent of the frame at the same place on the way back (the feature extractor
+    is the world model's own frame encoder). Also returns seconds and peak RSS per chunk.
+    """
+    if memory is not None:
+        memory.reset()
+    start = time.perf_counter()
+    latents = model.imagine_latents(model.codec.encode(first), actions[None], generator=torch.Generator().manual_seed(seed), memory=memory)[0]
+    seconds = time.perf_counter() - start
+    half = len(latents) // 2
+    out, back = latents[:half].flatten(1), latents[half:].flip(0).flatten(1)
+    similarity = torch.nn.functional.cosine_similarity(out, back, dim=1).mean().item()
+    video = (model.codec.decode(latents).permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+    chunks = len(latents) // model.config.target_frames
+    return {
+        "revisit": similarity,
+        "scene_cuts": float(count_scene_cuts(video)),
+        "seconds_per_chunk": seconds / chunks,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "video": video,
+    }

@@ -1,0 +1,201 @@
+"""The sampling loop shared by MPPI and CEM, and the config that drives it.
+
+Each iteration draws `samples` candidate action sequences around a Gaussian (mean, std) over
+(H, A), scores them in one call, and refits (mean, std); subclasses only say how to refit.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+
+from .base import PlanStats, PriorFn, ScoreFn
+
+
+@dataclass
+class SamplingPlannerConfig:
+    """Settings of a sampling-based planner (MPPI or CEM).
+
+    horizon:         H, planned env steps (the caller splits them into world-model chunks).
+    action_dim:      A, env action size.
+    samples:         candidate sequences per iteration, all scored in one score call; one slot
+                     is always the current mean, so at least 2.
+    iterations:      sampling iterations per plan (each costs one score call).
+    elites:          CEM: best candidates the new mean/std are fitted to (MPPI ignores it).
+    temperature:     MPPI: weights are exp((score - max score) / temperature), in score units;
+                     smaller trusts the best candidates more (CEM ignores it).
+    init_std:        std of the sampling Gaussian at the start of every plan, in action units.
+    min_std/max_std: bounds the refitted std is clipped to (min keeps exploring, max stops
+                     samples piling up on the clip bounds).
+    action_low/high: every candidate is clipped to [action_low, action_high] per entry.
+    warm_start:      start each plan from the previous plan shifted by `shift` (else from the
+                     middle of the action bounds).
+    prior_fraction:  share of each iteration's candidates proposed by the policy prior passed to
+                     `plan`, 0..1: round(prior_fraction * samples), at most samples - 1 (the
+                     mean keeps its slot).
+    max_score_calls: hard cap on score calls (world-model rollouts) per plan; iterations stop
+                     when it is spent. None: `iterations` alone decides.
+    """
+
+    horizon: int
+    action_dim: int
+    samples: int = 256
+    iterations: int = 6
+    elites: int = 32
+    temperature: float = 0.5
+    init_std: float = 0.5
+    min_std: float = 0.05
+    max_std: float = 1.0
+    action_low: float = -1.0
+    action_high: float = 1.0
+    warm_start: bool = True
+    prior_fraction: float = 0.0
+    max_score_calls: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "action_dim", "iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.samples < 2:
+            raise ValueError(f"samples must be >= 2 (the current mean takes one slot), got {self.samples}")
+        if not 1 <= self.elites <= self.samples:
+            raise ValueError(f"elites must be in [1, samples={self.samples}], got {self.elites}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0 (in score units), got {self.temperature}")
+        if not 0 <= self.min_std <= self.max_std or self.max_std <= 0:
+            raise ValueError(f"need 0 <= min_std <= max_std and max_std > 0, got min_std={self.min_std}, max_std={self.max_std}")
+        if not self.min_std <= self.init_std <= self.max_std:
+            raise ValueError(f"init_std must be in [min_std={self.min_std}, max_std={self.max_std}], got {self.init_std}")
+        if not self.action_low < self.action_high:
+            raise ValueError(f"action_low must be < action_high, got [{self.action_low}, {self.action_high}]")
+        if not 0 <= self.prior_fraction <= 1:
+            raise ValueError(f"prior_fraction must be in [0, 1], got {self.prior_fraction}")
+        if self.prior_fraction > 0 and self.prior_candidates == 0:
+            raise ValueError(
+                f"prior_fraction={self.prior_fraction} of samples={self.samples} rounds to 0 prior candidates; "
+                f"raise it to >= {1 / self.samples:.3g} or set it to 0"
+            )
+        if self.max_score_calls is not None and self.max_score_calls < 1:
+            raise ValueError(
+                f"max_score_calls must be >= 1 (each iteration costs one score call) or None for no cap, "
+                f"got {self.max_score_calls}"
+            )
+
+    @property
+    def prior_candidates(self) -> int:
+        """Candidates per iteration that come from the prior when one is given."""
+        return min(round(self.prior_fraction * self.samples), self.samples - 1)
+
+
+class SamplingPlanner(ABC):
+    """Iterated Gaussian sampling over action sequences; subclasses refit (mean, std) in `_refit`.
+
+    Decisions shared by all sampling planners:
+    - Candidates of an iteration: the current mean, `config.prior_candidates` proposals of the
+      prior (every iteration, so policy proposals keep competing as the mean moves), and
+      Gaussian samples for the rest; all clipped to the action bounds.
+    - Returned: the best-scoring candidate seen in any iteration, not the final mean. The final
+      mean is never scored (that would cost another world-model call), and between two modes
+      of a non-convex score it can be worse than either; the best candidate is also never
+      worse than the warm start, which is scored as the first iteration's mean.
+    - Warm start: the returned plan, shifted by `shift`; the std restarts at `init_std` each
+      plan, since the new observation may move the optimum away from the old one.
+    - The planner works on CPU float32; `score` moves actions to its model's device.
+    """
+
+    def __init__(self, config: SamplingPlannerConfig) -> None:
+        self.config = config
+        self.last_stats: PlanStats | None = None
+        self._warm: torch.Tensor | None = None
+
+    @abstractmethod
+    def _refit(self, candidates: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, H, A) candidates and their (N,) scores -> new mean (H, A) and std (H, A), unclipped."""
+
+    def reset(self) -> None:
+        """Forget the warm start (a new episode begins)."""
+        self._warm = None
+
+    def shift(self, steps: int) -> None:
+        """Drop the first `steps` actions of the last plan (they were executed) and pad the end
+        by repeating the last action, so e.g. a closed gripper stays closed; no-op without a
+        warm start. 0 <= steps <= horizon."""
+        if not 0 <= steps <= self.config.horizon:
+            raise ValueError(f"steps must be in [0, horizon={self.config.horizon}], got {steps}")
+        if self._warm is None or steps == 0:
+            return
+        pad = self._warm[-1:].expand(steps, -1)
+        self._warm = torch.cat([self._warm[steps:], pad])
+
+    @torch.no_grad()
+    def plan(self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None) -> torch.Tensor:
+        """Optimise the action sequence against `score`.
+
+        score:     (N, H, A) float32 -> (N,) scores, higher is better; called once per iteration
+                   with N = config.samples.
+        generator: CPU generator for the Gaussian samples (None: torch's global RNG).
+        prior:     n -> (n, H, A) policy proposals; required iff config.prior_fraction > 0.
+        Returns the best action sequence, (H, A) float32, within the action bounds.
+        """
+        config = self.config
+        if (prior is None) != (config.prior_fraction == 0):
+            raise ValueError(
+                f"prior_fraction={config.prior_fraction} but prior is {'None' if prior is None else 'given'}; "
+                "pass plan(..., prior=...) together with config.prior_fraction > 0, or neither"
+            )
+        iterations = config.iterations if config.max_score_calls is None else min(config.iterations, config.max_score_calls)
+        mean = self._initial_mean()
+        std = torch.full_like(mean, config.init_std)
+        best, best_score, best_iteration = mean, -math.inf, 0
+        for iteration in range(iterations):
+            candidates = self._candidates(mean, std, prior, generator)
+            scores = self._score(score, candidates)
+            top = int(scores.argmax())
+            if scores[top] > best_score:
+                best, best_score, best_iteration = candidates[top], float(scores[top]), iteration
+            mean, std = self._refit(candidates, scores)
+            std = std.clamp(config.min_std, config.max_std)
+        self.last_stats = PlanStats(iterations, iterations, iterations * config.samples, best_score, best_iteration)
+        if config.warm_start:
+            self._warm = best.clone()
+        return best.clone()
+
+    def _initial_mean(self) -> torch.Tensor:
+        """(H, A): the warm start, or the middle of the action bounds."""
+        if self._warm is not None:
+            return self._warm
+        middle = (self.config.action_low + self.config.action_high) / 2
+        return torch.full((self.config.horizon, self.config.action_dim), middle)
+
+    def _candidates(
+        self, mean: torch.Tensor, std: torch.Tensor, prior: PriorFn | None, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """(samples, H, A): the mean, the prior's proposals, then Gaussian samples, clipped."""
+        config = self.config
+        parts = [mean[None]]
+        if prior is not None:
+            parts.append(self._propose(prior, config.prior_candidates))
+        gaussian = config.samples - sum(len(part) for part in parts)
+        parts.append(mean + std * torch.randn((gaussian, *mean.shape), generator=generator))
+        return torch.cat(parts).clamp(config.action_low, config.action_high)
+
+    def _propose(self, prior: PriorFn, n: int) -> torch.Tensor:
+        """(n, H, A) float32 CPU proposals of the prior, shape-checked."""
+        proposals = prior(n)
+        expected = (n, self.config.horizon, self.config.action_dim)
+        if tuple(proposals.shape) != expected:
+            raise ValueError(f"prior({n}) must return shape {expected} (n, horizon, action_dim), got {tuple(proposals.shape)}")
+        return proposals.detach().to("cpu", torch.float32)
+
+    def _score(self, score: ScoreFn, candidates: torch.Tensor) -> torch.Tensor:
+        """(N,) float32 CPU scores of the (N, H, A) candidates, checked to be finite."""
+        scores = score(candidates)
+        if tuple(scores.shape) != (len(candidates),):
+            raise ValueError(f"score must return shape ({len(candidates)},), one score per candidate, got {tuple(scores.shape)}")
+        scores = scores.detach().to("cpu", torch.float32)
+        if not torch.isfinite(scores).all():
+            raise ValueError("score returned NaN or inf; make the score finite (e.g. clamp the reward model's output)")
+        return scores

@@ -1,0 +1,30 @@
+import numpy as np
+import torch
+
+from helpers import make_episode, tiny_world_model_config
+from sfplan.eval.fast_memory_eval import episode_chunks, out_and_back, single_frame, whole_history
+from sfplan.world_model import VideoWorldModel
+
+
+def test_out_and_back_undoes_the_motion_and_keeps_the_gripper():
+    actions = torch.tensor([[0.1, 0.2, 1.0], [0.3, -0.1, -1.0]])
+    route = out_and_back(actions)
+    assert route.shape == (4, 3)
+    torch.testing.assert_close(route[:, :2].sum(0), torch.zeros(2))  # back where it started
+    assert route[:, 2].tolist() == [1.0, -1.0, -1.0, 1.0]
+
+
+def test_episode_chunks_follow_the_model_frame_skip():
+    model = VideoWorldModel(tiny_world_model_config(frame_skip=2))
+    episode = make_episode(num_steps=13, image_size=16, action_dim=2)  # frame t has value t
+    chunks, actions, first = episode_chunks(model, episode)
+    # f_p = 2 context frames at steps 0 and 2; chunks of f_g = 2 frames, 2 steps apart
+    assert first[0, :, 0, 0, 0].mul(255).round().tolist() == [0, 2]
+    assert chunks[:, :, 0, 0, 0].mul(255).round().tolist() == [[4, 6], [8, 10]]
+    np.testing.assert_allclose(actions[0, :, 0].numpy(), [2, 3, 4, 5])
+
+
+def test_window_rules_pick_history_or_one_frame():
+    chunks = [torch.full((1, 2, 1), float(i)) for i in range(3)]
+    assert whole_history(chunks).flatten().tolist() == [0, 0, 1, 1]
+    assert single_frame(chunks).flatten().tolist() == [1]

@@ -1,0 +1,227 @@
+"""Sampling planners on analytic scores (no world model): optimum found, budget, bounds, warm start, prior."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sfplan.planning import PLANNERS, Planner, SamplingPlannerConfig, make_planner
+
+H, A = 5, 2
+NAMES = sorted(PLANNERS)
+
+
+def config(**overrides) -> SamplingPlannerConfig:
+    values = dict(horizon=H, action_dim=A, samples=128, iterations=15, elites=16, temperature=0.01)
+    return SamplingPlannerConfig(**{**values, **overrides})
+
+
+def seeded(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def quadratic(target: torch.Tensor):
+    """score = -||actions - target||^2 over (H, A); the optimum is `target`."""
+    return lambda actions: -((actions - target) ** 2).sum((1, 2))
+
+
+def random_target(seed: int = 0, low: float = -0.8, high: float = 0.8) -> torch.Tensor:
+    return torch.rand(H, A, generator=seeded(seed)) * (high - low) + low
+
+
+class CountingScore:
+    """Wraps a score function; records every batch of candidates it is called with."""
+
+    def __init__(self, score) -> None:
+        self.score = score
+        self.batches: list[torch.Tensor] = []
+
+    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
+        self.batches.append(actions.clone())
+        return self.score(actions)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_finds_the_optimum_of_a_quadratic(name):
+    target = random_target()
+    planner = make_planner(name, config())
+    plan = planner.plan(quadratic(target), seeded())
+    assert plan.shape == (H, A) and plan.dtype == torch.float32
+    assert (plan - target).abs().max() < 0.05
+    assert planner.last_stats.best_score == pytest.approx(-((plan - target) ** 2).sum().item())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_picks_the_taller_of_two_bumps(name):
+    # Two Gaussian bumps mirrored around the start (the middle of the bounds), so both are
+    # equally far away: only the heights (1.0 vs 0.5) tell the planner which one to climb.
+    tall = (torch.randint(0, 2, (H, A), generator=seeded(0)) - 0.5).float()
+    centers, heights = torch.stack([tall, -tall]), torch.tensor([1.0, 0.5])
+
+    def bumps(actions):
+        distance = ((actions[:, None] - centers) ** 2).mean((2, 3))
+        return (heights * torch.exp(-distance / 0.1)).sum(1)
+
+    plan = make_planner(name, config(samples=256, iterations=20, temperature=0.05)).plan(bumps, seeded())
+    assert (plan - tall).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("max_score_calls", [1, 3, None])
+def test_score_call_budget_is_respected(name, max_score_calls):
+    score = CountingScore(quadratic(random_target()))
+    planner = make_planner(name, config(iterations=5, max_score_calls=max_score_calls))
+    planner.plan(score, seeded())
+    calls = 5 if max_score_calls is None else max_score_calls
+    assert len(score.batches) == calls
+    assert all(batch.shape == (128, H, A) for batch in score.batches)  # one call per iteration, all candidates
+    stats = planner.last_stats
+    assert (stats.score_calls, stats.iterations, stats.candidates) == (calls, calls, calls * 128)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_actions_stay_within_bounds(name):
+    score = CountingScore(quadratic(torch.full((H, A), 3.0)))  # optimum far outside the bounds
+    plan = make_planner(name, config(action_low=-0.5, action_high=0.25, init_std=1.0, max_std=2.0)).plan(score, seeded())
+    candidates = torch.cat(score.batches)
+    assert candidates.min() >= -0.5 and candidates.max() <= 0.25
+    torch.testing.assert_close(plan, torch.full((H, A), 0.25), rtol=0, atol=0.05)  # best feasible: the upper bound
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_warm_start_after_shift_beats_a_cold_start_at_equal_budget(name):
+    steps = torch.arange(H + 1, dtype=torch.float32)[:, None]
+    trajectory = 0.6 * torch.sin(0.4 * steps + torch.tensor([0.0, 1.5]))  # (H + 1, A): a smooth target
+    warm, cold = make_planner(name, config(iterations=3)), make_planner(name, config(iterations=3))
+    for planner in (warm, cold):
+        planner.plan(quadratic(trajectory[:H]), seeded(0))
+    warm.shift(1)  # one action executed: the next window of the target starts one step later
+    cold.reset()
+    for planner in (warm, cold):
+        planner.plan(quadratic(trajectory[1:]), seeded(1))
+    assert warm.last_stats.best_score > cold.last_stats.best_score
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_replan_is_never_worse_than_its_warm_start(name):
+    score = quadratic(random_target())
+    planner = make_planner(name, config(iterations=3))
+    planner.plan(score, seeded(0))
+    first = planner.last_stats.best_score
+    planner.plan(score, seeded(1))
+    assert planner.last_stats.best_score >= first
+
+
+def test_shift_drops_executed_actions_and_repeats_the_last():
+    planner = make_planner("cem", config(iterations=1))
+    plan = planner.plan(quadratic(random_target()), seeded())
+    planner.shift(2)
+    score = CountingScore(quadratic(random_target()))
+    planner.plan(score, seeded())
+    warm_start = score.batches[0][0]  # the first candidate of a plan is the current mean
+    torch.testing.assert_close(warm_start, torch.cat([plan[2:], plan[-1:], plan[-1:]]))
+    with pytest.raises(ValueError, match=r"steps must be in \[0, horizon=5\]"):
+        planner.shift(H + 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_reset_forgets_the_warm_start(name):
+    score = quadratic(random_target())
+    fresh = make_planner(name, config(iterations=2)).plan(score, seeded(1))
+    planner = make_planner(name, config(iterations=2))
+    planner.plan(score, seeded(0))
+    planner.reset()
+    torch.testing.assert_close(planner.plan(score, seeded(1)), fresh, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_without_warm_start_every_plan_starts_cold(name):
+    score = quadratic(random_target())
+    planner = make_planner(name, config(iterations=2, warm_start=False))
+    first = planner.plan(score, seeded(0))
+    planner.shift(1)
+    torch.testing.assert_close(planner.plan(score, seeded(0)), first, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_prior_that_proposes_the_optimum_is_used(name):
+    target = random_target()
+    score = quadratic(target)
+    proposals: list[int] = []
+
+    def prior(n: int) -> torch.Tensor:
+        proposals.append(n)
+        return target.expand(n, H, A) + 0.01 * torch.randn(n, H, A, generator=seeded(len(proposals)))
+
+    with_prior = make_planner(name, config(iterations=1, prior_fraction=0.25)).plan(score, seeded(), prior=prior)
+    without = make_planner(name, config(iterations=1)).plan(score, seeded())
+    assert proposals == [32]  # round(0.25 * 128) per iteration
+    assert (with_prior - target).abs().max() < 0.05
+    assert (without - target).abs().max() > 0.1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prior_and_prior_fraction_must_come_together(name):
+    score = quadratic(random_target())
+    with pytest.raises(ValueError, match="pass plan.*prior=.*prior_fraction > 0"):
+        make_planner(name, config(prior_fraction=0.5)).plan(score)
+    with pytest.raises(ValueError, match="pass plan.*prior=.*prior_fraction > 0"):
+        make_planner(name, config()).plan(score, prior=lambda n: torch.zeros(n, H, A))
+    with pytest.raises(ValueError, match=r"prior\(64\) must return shape \(64, 5, 2\)"):
+        make_planner(name, config(prior_fraction=0.5)).plan(score, prior=lambda n: torch.zeros(n, A))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_gives_the_same_plan(name):
+    score = quadratic(random_target())
+    first = make_planner(name, config(iterations=3)).plan(score, seeded(7))
+    again = make_planner(name, config(iterations=3)).plan(score, seeded(7))
+    other = make_planner(name, config(iterations=3)).plan(score, seeded(8))
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    assert not torch.equal(first, other)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_bad_score_raises_a_clear_error(name):
+    planner = make_planner(name, config())
+    with pytest.raises(ValueError, match=r"score must return shape \(128,\)"):
+        planner.plan(lambda actions: actions.sum(2))
+    with pytest.raises(ValueError, match="score returned NaN or inf"):
+        planner.plan(lambda actions: torch.full((len(actions),), float("nan")))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(horizon=0), "horizon must be >= 1"),
+        (dict(samples=1), "samples must be >= 2"),
+        (dict(elites=200), r"elites must be in \[1, samples=128\]"),
+        (dict(temperature=0.0), "temperature must be > 0"),
+        (dict(min_std=0.5, max_std=0.1), "min_std <= max_std"),
+        (dict(init_std=2.0), "init_std must be in"),
+        (dict(action_low=1.0, action_high=-1.0), "action_low must be < action_high"),
+        (dict(prior_fraction=1.5), r"prior_fraction must be in \[0, 1\]"),
+        (dict(prior_fraction=0.001), "rounds to 0 prior candidates"),
+        (dict(max_score_calls=0), "max_score_calls must be >= 1"),
+    ],
+)
+def test_bad_configs_raise_clear_errors(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config(**overrides)
+
+
+def test_registry_builds_every_planner_and_names_the_known_ones():
+    for name, cls in PLANNERS.items():
+        planner = make_planner(name, config())
+        assert isinstance(planner, cls) and isinstance(planner, Planner)
+        assert planner.last_stats is None
+    with pytest.raises(ValueError, match="unknown planner 'x'; known: cem, mppi"):
+        make_planner("x", config())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_prior_fraction_of_one_leaves_the_mean_its_slot(name):
+    assert config(prior_fraction=1.0).prior_candidates == 127
+    score = CountingScore(quadratic(random_target()))
+    make_planner(name, config(iterations=2, prior_fraction=1.0)).plan(score, prior=lambda n: torch.zeros(n, H, A))
+    assert [len(batch) for batch in score.batches] == [128, 128]
