@@ -27,12 +27,13 @@ class SamplingPlannerConfig:
     elites:          CEM: best candidates the new mean/std are fitted to (MPPI ignores it).
     temperature:     MPPI: weights are exp((score - max score) / temperature), in score units;
                      smaller trusts the best candidates more (CEM ignores it).
-    init_std:        std of the sampling Gaussian at the start of every plan, in action units.
+    init_std:        std of the sampling Gaussian at a cold start and for the steps `shift` pads
+                     on, in action units.
     min_std/max_std: bounds the refitted std is clipped to (min keeps exploring, max stops
                      samples piling up on the clip bounds).
     action_low/high: every candidate is clipped to [action_low, action_high] per entry.
-    warm_start:      start each plan from the previous plan shifted by `shift` (else from the
-                     middle of the action bounds).
+    warm_start:      start each plan from the previous plan and its final std, shifted by
+                     `shift` (else from the middle of the action bounds with `init_std`).
     prior_fraction:  share of each iteration's candidates proposed by the policy prior passed to
                      `plan`, 0..1: round(prior_fraction * samples), at most samples - 1 (the
                      mean keeps its slot).
@@ -66,9 +67,13 @@ class SamplingPlannerConfig:
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (in score units), got {self.temperature}")
         if not 0 <= self.min_std <= self.max_std or self.max_std <= 0:
-            raise ValueError(f"need 0 <= min_std <= max_std and max_std > 0, got min_std={self.min_std}, max_std={self.max_std}")
+            raise ValueError(
+                f"need 0 <= min_std <= max_std and max_std > 0, got min_std={self.min_std}, max_std={self.max_std}"
+            )
         if not self.min_std <= self.init_std <= self.max_std:
-            raise ValueError(f"init_std must be in [min_std={self.min_std}, max_std={self.max_std}], got {self.init_std}")
+            raise ValueError(
+                f"init_std must be in [min_std={self.min_std}, max_std={self.max_std}], got {self.init_std}"
+            )
         if not self.action_low < self.action_high:
             raise ValueError(f"action_low must be < action_high, got [{self.action_low}, {self.action_high}]")
         if not 0 <= self.prior_fraction <= 1:
@@ -101,15 +106,17 @@ class SamplingPlanner(ABC):
       mean is never scored (that would cost another world-model call), and between two modes
       of a non-convex score it can be worse than either; the best candidate is also never
       worse than the warm start, which is scored as the first iteration's mean.
-    - Warm start: the returned plan, shifted by `shift`; the std restarts at `init_std` each
-      plan, since the new observation may move the optimum away from the old one.
+    - Warm start: the returned plan and the final std, shifted by `shift`: the kept steps keep
+      the std the last plan narrowed them to, the padded steps (nothing known yet) get
+      `init_std`. Restarting every step at `init_std` would scatter the first iteration's
+      samples far from a good warm start, and CEM's refit would then forget it.
     - The planner works on CPU float32; `score` moves actions to its model's device.
     """
 
     def __init__(self, config: SamplingPlannerConfig) -> None:
         self.config = config
         self.last_stats: PlanStats | None = None
-        self._warm: torch.Tensor | None = None
+        self._warm: tuple[torch.Tensor, torch.Tensor] | None = None  # (mean, std), each (H, A)
 
     @abstractmethod
     def _refit(self, candidates: torch.Tensor, scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,17 +128,22 @@ class SamplingPlanner(ABC):
 
     def shift(self, steps: int) -> None:
         """Drop the first `steps` actions of the last plan (they were executed) and pad the end
-        by repeating the last action, so e.g. a closed gripper stays closed; no-op without a
-        warm start. 0 <= steps <= horizon."""
+        by repeating the last action, so e.g. a closed gripper stays closed, with std `init_std`;
+        no-op without a warm start. 0 <= steps <= horizon."""
         if not 0 <= steps <= self.config.horizon:
             raise ValueError(f"steps must be in [0, horizon={self.config.horizon}], got {steps}")
         if self._warm is None or steps == 0:
             return
-        pad = self._warm[-1:].expand(steps, -1)
-        self._warm = torch.cat([self._warm[steps:], pad])
+        mean, std = self._warm
+        self._warm = (
+            torch.cat([mean[steps:], mean[-1:].expand(steps, -1)]),
+            torch.cat([std[steps:], torch.full((steps, self.config.action_dim), self.config.init_std)]),
+        )
 
     @torch.no_grad()
-    def plan(self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None) -> torch.Tensor:
+    def plan(
+        self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None
+    ) -> torch.Tensor:
         """Optimise the action sequence against `score`.
 
         score:     (N, H, A) float32 -> (N,) scores, higher is better; called once per iteration
@@ -146,9 +158,8 @@ class SamplingPlanner(ABC):
                 f"prior_fraction={config.prior_fraction} but prior is {'None' if prior is None else 'given'}; "
                 "pass plan(..., prior=...) together with config.prior_fraction > 0, or neither"
             )
-        iterations = config.iterations if config.max_score_calls is None else min(config.iterations, config.max_score_calls)
-        mean = self._initial_mean()
-        std = torch.full_like(mean, config.init_std)
+        iterations = min(config.iterations, config.max_score_calls or config.iterations)  # max_score_calls >= 1
+        mean, std = self._start()
         best, best_score, best_iteration = mean, -math.inf, 0
         for iteration in range(iterations):
             candidates = self._candidates(mean, std, prior, generator)
@@ -160,15 +171,16 @@ class SamplingPlanner(ABC):
             std = std.clamp(config.min_std, config.max_std)
         self.last_stats = PlanStats(iterations, iterations, iterations * config.samples, best_score, best_iteration)
         if config.warm_start:
-            self._warm = best.clone()
+            self._warm = (best.clone(), std)
         return best.clone()
 
-    def _initial_mean(self) -> torch.Tensor:
-        """(H, A): the warm start, or the middle of the action bounds."""
+    def _start(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std), each (H, A): the warm start, or the middle of the action bounds with init_std."""
         if self._warm is not None:
             return self._warm
+        shape = (self.config.horizon, self.config.action_dim)
         middle = (self.config.action_low + self.config.action_high) / 2
-        return torch.full((self.config.horizon, self.config.action_dim), middle)
+        return torch.full(shape, middle), torch.full(shape, self.config.init_std)
 
     def _candidates(
         self, mean: torch.Tensor, std: torch.Tensor, prior: PriorFn | None, generator: torch.Generator | None
@@ -187,14 +199,18 @@ class SamplingPlanner(ABC):
         proposals = prior(n)
         expected = (n, self.config.horizon, self.config.action_dim)
         if tuple(proposals.shape) != expected:
-            raise ValueError(f"prior({n}) must return shape {expected} (n, horizon, action_dim), got {tuple(proposals.shape)}")
+            raise ValueError(
+                f"prior({n}) must return shape {expected} (n, horizon, action_dim), got {tuple(proposals.shape)}"
+            )
         return proposals.detach().to("cpu", torch.float32)
 
     def _score(self, score: ScoreFn, candidates: torch.Tensor) -> torch.Tensor:
         """(N,) float32 CPU scores of the (N, H, A) candidates, checked to be finite."""
         scores = score(candidates)
         if tuple(scores.shape) != (len(candidates),):
-            raise ValueError(f"score must return shape ({len(candidates)},), one score per candidate, got {tuple(scores.shape)}")
+            raise ValueError(
+                f"score must return shape ({len(candidates)},), one score per candidate, got {tuple(scores.shape)}"
+            )
         scores = scores.detach().to("cpu", torch.float32)
         if not torch.isfinite(scores).all():
             raise ValueError("score returned NaN or inf; make the score finite (e.g. clamp the reward model's output)")

@@ -44,7 +44,7 @@ class CountingScore:
 @pytest.mark.parametrize("name", NAMES)
 def test_finds_the_optimum_of_a_quadratic(name):
     target = random_target()
-    planner = make_planner(name, config())
+    planner = make_planner(name, config(samples=256, iterations=20))
     plan = planner.plan(quadratic(target), seeded())
     assert plan.shape == (H, A) and plan.dtype == torch.float32
     assert (plan - target).abs().max() < 0.05
@@ -82,24 +82,26 @@ def test_score_call_budget_is_respected(name, max_score_calls):
 @pytest.mark.parametrize("name", NAMES)
 def test_actions_stay_within_bounds(name):
     score = CountingScore(quadratic(torch.full((H, A), 3.0)))  # optimum far outside the bounds
-    plan = make_planner(name, config(action_low=-0.5, action_high=0.25, init_std=1.0, max_std=2.0)).plan(score, seeded())
+    planner = make_planner(name, config(action_low=-0.5, action_high=0.25, init_std=1.0, max_std=2.0))
+    plan = planner.plan(score, seeded())
     candidates = torch.cat(score.batches)
     assert candidates.min() >= -0.5 and candidates.max() <= 0.25
-    torch.testing.assert_close(plan, torch.full((H, A), 0.25), rtol=0, atol=0.05)  # best feasible: the upper bound
+    assert (plan - 0.25).abs().max() < 0.1  # the best feasible plan: the upper bound
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_warm_start_after_shift_beats_a_cold_start_at_equal_budget(name):
-    steps = torch.arange(H + 1, dtype=torch.float32)[:, None]
-    trajectory = 0.6 * torch.sin(0.4 * steps + torch.tensor([0.0, 1.5]))  # (H + 1, A): a smooth target
-    warm, cold = make_planner(name, config(iterations=3)), make_planner(name, config(iterations=3))
+    # An MPC loop along a moving target: plan, execute one action, shift, replan on the next window.
+    replans = 4
+    steps = torch.arange(H + replans, dtype=torch.float32)[:, None]
+    trajectory = 0.6 * torch.sin(0.4 * steps + torch.tensor([0.0, 1.5]))  # (H + replans, A): a smooth target
+    warm, cold = make_planner(name, config(iterations=2)), make_planner(name, config(iterations=2))
+    for t in range(replans):
+        warm.plan(quadratic(trajectory[t : t + H]), seeded(t))
+        warm.shift(1)
     for planner in (warm, cold):
-        planner.plan(quadratic(trajectory[:H]), seeded(0))
-    warm.shift(1)  # one action executed: the next window of the target starts one step later
-    cold.reset()
-    for planner in (warm, cold):
-        planner.plan(quadratic(trajectory[1:]), seeded(1))
-    assert warm.last_stats.best_score > cold.last_stats.best_score
+        planner.plan(quadratic(trajectory[replans:]), seeded(replans))
+    assert warm.last_stats.best_score > 0.5 * cold.last_stats.best_score  # at most half the squared error
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -112,14 +114,15 @@ def test_a_replan_is_never_worse_than_its_warm_start(name):
     assert planner.last_stats.best_score >= first
 
 
-def test_shift_drops_executed_actions_and_repeats_the_last():
-    planner = make_planner("cem", config(iterations=1))
+@pytest.mark.parametrize("name", NAMES)
+def test_shift_drops_executed_actions_and_repeats_the_last(name):
+    planner = make_planner(name, config(iterations=1))
     plan = planner.plan(quadratic(random_target()), seeded())
     planner.shift(2)
     score = CountingScore(quadratic(random_target()))
     planner.plan(score, seeded())
     warm_start = score.batches[0][0]  # the first candidate of a plan is the current mean
-    torch.testing.assert_close(warm_start, torch.cat([plan[2:], plan[-1:], plan[-1:]]))
+    assert torch.equal(warm_start, torch.cat([plan[2:], plan[-1:], plan[-1:]]))
     with pytest.raises(ValueError, match=r"steps must be in \[0, horizon=5\]"):
         planner.shift(H + 1)
 
@@ -131,7 +134,7 @@ def test_reset_forgets_the_warm_start(name):
     planner = make_planner(name, config(iterations=2))
     planner.plan(score, seeded(0))
     planner.reset()
-    torch.testing.assert_close(planner.plan(score, seeded(1)), fresh, rtol=0, atol=0)
+    assert torch.equal(planner.plan(score, seeded(1)), fresh)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -140,7 +143,7 @@ def test_without_warm_start_every_plan_starts_cold(name):
     planner = make_planner(name, config(iterations=2, warm_start=False))
     first = planner.plan(score, seeded(0))
     planner.shift(1)
-    torch.testing.assert_close(planner.plan(score, seeded(0)), first, rtol=0, atol=0)
+    assert torch.equal(planner.plan(score, seeded(0)), first)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -177,8 +180,7 @@ def test_same_seed_gives_the_same_plan(name):
     first = make_planner(name, config(iterations=3)).plan(score, seeded(7))
     again = make_planner(name, config(iterations=3)).plan(score, seeded(7))
     other = make_planner(name, config(iterations=3)).plan(score, seeded(8))
-    torch.testing.assert_close(first, again, rtol=0, atol=0)
-    assert not torch.equal(first, other)
+    assert torch.equal(first, again) and not torch.equal(first, other)
 
 
 @pytest.mark.parametrize("name", NAMES)
