@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from safetensors import SafetensorError
+import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -47,12 +48,14 @@ def replace_directory(build: Callable[[Path], None], destination: str | Path) ->
     return destination
 
 
-def save_pretrained(module: nn.Module, config: dict[str, Any], directory: str | Path) -> Path:
-    """Write `module`'s weights and its `config` dict into `directory` atomically."""
+def save_pretrained(
+    module: nn.Module, config: dict[str, Any], directory: str | Path, state: dict[str, torch.Tensor] | None = None
+) -> Path:
+    """Write `module`'s weights (or the given `state`) and its `config` dict into `directory` atomically."""
 
     def build(temp: Path) -> None:
-        state = {name: tensor.detach().contiguous() for name, tensor in module.state_dict().items()}
-        save_file(state, str(temp / WEIGHTS_NAME))
+        tensors = module.state_dict() if state is None else state
+        save_file({name: tensor.detach().contiguous() for name, tensor in tensors.items()}, str(temp / WEIGHTS_NAME))
         (temp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
 
     return replace_directory(build, directory)

@@ -75,8 +75,17 @@ class VideoWorldModel(nn.Module):
 
     # --------------------------------------------------------------- checkpoints
     def save_pretrained(self, directory: str | Path) -> Path:
-        """Write `model.safetensors` + `config.json` (codec included) into `directory` atomically."""
-        return save_pretrained(self, self.config.to_dict(), directory)
+        """Write `model.safetensors` + `config.json` (codec included) into `directory` atomically.
+
+        Only the base weights are written: fast-memory LoRA adapters injected by peft are
+        per-episode state (see `FastMemory.save`), and peft's `base_layer.` names are undone.
+        """
+        state = {
+            name.replace(".base_layer.", "."): tensor
+            for name, tensor in self.state_dict().items()
+            if "lora_" not in name
+        }
+        return save_pretrained(self, self.config.to_dict(), directory, state=state)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, expected: WorldModelConfig | None = None) -> VideoWorldModel:

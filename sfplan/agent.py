@@ -1,0 +1,246 @@
+"""SFPlanner: model-predictive control in the slow-fast world model, the object users import."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, replace_directory, save_pretrained
+from .fast import FastMemory, FastMemoryConfig
+from .planning import PLANNERS, PriorFn, SamplingPlannerConfig, make_planner
+from .world_model import RewardModel, VideoWorldModel
+
+AGENT_CONFIG = "sfplanner.json"
+
+
+@dataclass
+class SFPlannerConfig:
+    """How the agent plans.
+
+    planner:         a key of `sfplan.planning.PLANNERS` ("mppi" or "cem").
+    horizon_chunks:  planned world-model chunks (each `target_frames * frame_skip` env steps).
+    replan_every:    env steps executed from each plan before replanning (action chunking);
+                     0 means one world-model chunk.
+    samples, iterations, elites, temperature, init_std, min_std, max_std, prior_fraction,
+    max_score_calls: the sampling planner's settings (see `SamplingPlannerConfig`).
+    denoise_steps:   world-model sampling steps per imagined chunk.
+    success_weight:  score = sum of predicted rewards + success_weight * max predicted success.
+    use_memory:      write each completed real chunk into a Temp-LoRA fast memory.
+    keep_memory:     keep the memory across episodes (multi-episode mode) instead of resetting it.
+    memory:          the fast memory's settings.
+    threads:         torch threads while planning.
+    seed:            seeds the planner's sampling.
+    """
+
+    planner: str = "mppi"
+    horizon_chunks: int = 2
+    replan_every: int = 0
+    samples: int = 32
+    iterations: int = 2
+    elites: int = 6
+    temperature: float = 0.5
+    init_std: float = 0.6
+    min_std: float = 0.05
+    max_std: float = 1.0
+    prior_fraction: float = 0.0
+    max_score_calls: int | None = None
+    denoise_steps: int = 1
+    success_weight: float = 1.0
+    use_memory: bool = True
+    keep_memory: bool = False
+    memory: FastMemoryConfig = field(default_factory=FastMemoryConfig)
+    threads: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.memory, dict):
+            self.memory = FastMemoryConfig(**self.memory)
+        if self.planner not in PLANNERS:
+            raise ValueError(f"unknown planner {self.planner!r}; known: {', '.join(sorted(PLANNERS))}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SFPlannerConfig:
+        """Build from a dict; unknown keys raise a ValueError naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown SFPlanner config keys {unknown}; known: {sorted(known)}")
+        return cls(**values)
+
+
+class SFPlanner:
+    """Plans by imagining candidate action sequences in a `VideoWorldModel` and scoring them.
+
+    Every `replan_every` env steps it encodes the last f_p frames (`frame_skip` apart),
+    lets the planner propose batches of action sequences, imagines each batch in one
+    world-model call, scores the imagined latents with the `RewardModel`, and queues the
+    first actions of the best plan. Each completed real chunk of frames is written into the
+    fast memory, so imagination adapts to the episode.
+    """
+
+    def __init__(
+        self,
+        world_model: VideoWorldModel,
+        reward_model: RewardModel,
+        config: SFPlannerConfig | None = None,
+        prior: PriorFn | None = None,
+    ) -> None:
+        self.world_model = world_model.eval()
+        self.reward_model = reward_model.eval()
+        self.config = config or SFPlannerConfig()
+        self.prior = prior
+        wm = world_model.config
+        self.replan_every = self.config.replan_every or wm.steps_per_chunk
+        planner_config = SamplingPlannerConfig(
+            horizon=self.config.horizon_chunks * wm.steps_per_chunk,
+            action_dim=wm.action_dim,
+            **{name: getattr(self.config, name) for name in (
+                "samples", "iterations", "elites", "temperature", "init_std", "min_std", "max_std",
+                "prior_fraction", "max_score_calls")},
+        )
+        self.planner = make_planner(self.config.planner, planner_config)
+        self.memory = FastMemory(world_model, self.config.memory, seed=self.config.seed) if self.config.use_memory else None
+        self._generator = torch.Generator().manual_seed(self.config.seed)
+        self.plan_seconds: list[float] = []
+        self._latents: list[torch.Tensor] = []
+        self._queue: list[np.ndarray] = []
+        self._first_frame_given = False
+        self.last_imagined: torch.Tensor | None = None
+
+    # ------------------------------------------------------------ persistence
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, **overrides: Any) -> SFPlanner:
+        """Load `world_model/`, `reward_model/` and (if present) `sfplanner.json` from `directory`.
+
+        `overrides` replace fields of the saved agent config (e.g. `samples=64`).
+        """
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise CheckpointError(f"no SFPlanner checkpoint at {directory}; train one with experiments/train_world_model.py")
+        world_model = VideoWorldModel.from_pretrained(directory / "world_model")
+        reward_model = RewardModel.from_pretrained(directory / "reward_model")
+        saved = json.loads((directory / AGENT_CONFIG).read_text()) if (directory / AGENT_CONFIG).exists() else {}
+        return cls(world_model, reward_model, SFPlannerConfig.from_dict({**saved, **overrides}))
+
+    def save(self, directory: str | Path) -> Path:
+        """Write world model, reward model and agent config into `directory` atomically."""
+
+        def build(temp: Path) -> None:
+            self.world_model.save_pretrained(temp / "world_model")  # base weights; adapters are per episode
+            save_pretrained(self.reward_model, self.reward_model.config.to_dict(), temp / "reward_model")
+            (temp / AGENT_CONFIG).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+        return replace_directory(build, directory)
+
+    # ----------------------------------------------------------------- acting
+    def check_env(self, env: Any) -> None:
+        """Raise a ValueError when `env`'s actions or images do not match the world model."""
+        wm = self.world_model.config
+        shape = getattr(env.action_space, "shape", None)
+        if shape != (wm.action_dim,):
+            raise ValueError(f"env actions have shape {shape} but the world model was trained on ({wm.action_dim},)")
+        image = env.observation_space["image"].shape
+        size = wm.codec.image_size
+        if image != (size, size, 3):
+            raise ValueError(f"env images are {image} but the world model was trained on {(size, size, 3)}; make the env with image_size={size}")
+
+    def reset(self, observation: dict[str, np.ndarray] | None = None) -> None:
+        """Start a new episode: forget frames, queued actions and the warm start; fresh memory
+        unless `keep_memory`. With `observation`, it becomes the first frame."""
+        self._latents, self._queue = [], []
+        self.planner.reset()
+        if self.memory is not None and not self.config.keep_memory:
+            self.memory.reset()
+        self._first_frame_given = observation is not None
+        if observation is not None:
+            self._remember(observation)
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        """The action for this env step's observation, (A,) float32; replans every `replan_every` steps.
+
+        Call once per env step. The first call of an episode may follow `reset(observation)`
+        with the same observation.
+        """
+        if self._first_frame_given:
+            self._first_frame_given = False
+        else:
+            self._remember(observation)
+        if not self._queue:
+            self._replan()
+        return self._queue.pop(0)
+
+    def predict(
+        self,
+        observation: dict[str, np.ndarray],
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        """stable-baselines3's `predict`: one env (obs without a batch axis) or a batch of one.
+
+        Returns (action, state): (A,) or (1, A) float32, and `state` unchanged (the agent's
+        memory lives in its frames and adapter). `episode_start` True resets the episode.
+        """
+        batched = observation["image"].ndim == 4
+        if batched:
+            if observation["image"].shape[0] != 1:
+                raise ValueError("SFPlanner plans for one env at a time; got a batch of observations")
+            observation = {key: value[0] for key, value in observation.items()}
+        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
+            self.reset()
+        action = self.act(observation)
+        return (action[None] if batched else action), state
+
+    # -------------------------------------------------------------- internals
+    def _remember(self, observation: dict[str, np.ndarray]) -> None:
+        image = observation.get("image") if isinstance(observation, dict) else None
+        size = self.world_model.config.codec.image_size
+        if not isinstance(image, np.ndarray) or image.shape != (size, size, 3) or image.dtype != np.uint8:
+            got = "no 'image'" if image is None else f"{getattr(image, 'shape', None)} {getattr(image, 'dtype', type(image).__name__)}"
+            raise ValueError(f"observation['image'] must be ({size}, {size}, 3) uint8 as the world model was trained on; got {got}")
+        frame = torch.from_numpy(image).permute(2, 0, 1).float().div(255.0)
+        with torch.no_grad():
+            self._latents.append(self.world_model.codec.encode(frame[None, None])[0, 0])
+        self._observe_completed_chunk()
+
+    def _frames(self, count: int, end: int) -> torch.Tensor:
+        """Latents of `count` frames `frame_skip` apart ending at index `end` (episode start repeated)."""
+        skip = self.world_model.config.frame_skip
+        index = [max(0, end - skip * (count - 1 - i)) for i in range(count)]
+        return torch.stack([self._latents[i] for i in index])[None]
+
+    def _observe_completed_chunk(self) -> None:
+        wm = self.world_model.config
+        last = len(self._latents) - 1
+        if self.memory is None or last == 0 or last % wm.steps_per_chunk:
+            return
+        new = self._frames(wm.target_frames, last)
+        previous = self._frames(wm.target_frames, last - wm.steps_per_chunk)
+        self.memory.observe(previous, new)
+
+    @torch.no_grad()
+    def _replan(self) -> None:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.config.threads)
+        start = time.perf_counter()
+        wm = self.world_model.config
+        context = self._frames(wm.context_frames, len(self._latents) - 1)
+
+        def score(actions: torch.Tensor) -> torch.Tensor:
+            latents = self.world_model.imagine_latents(context, actions, steps=self.config.denoise_steps, generator=self._generator)
+            rewards, success_logits = self.reward_model(latents)
+            return rewards.sum(dim=1) + self.config.success_weight * torch.sigmoid(success_logits).amax(dim=1)
+
+        plan = self.planner.plan(score, generator=self._generator, prior=self.prior)
+        self.planner.shift(self.replan_every)
+        self._queue = [action for action in plan[: self.replan_every].numpy().astype(np.float32)]
+        self.last_imagined = self.world_model.imagine_latents(context, plan[None, : wm.steps_per_chunk], steps=self.config.denoise_steps)
+        self.plan_seconds.append(time.perf_counter() - start)
+        torch.set_num_threads(threads)
+

@@ -1,0 +1,99 @@
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+import sfplan.envs as envs
+from helpers import tiny_world_model_config
+from sfplan import SFPlanner, SFPlannerConfig
+from sfplan.checkpoint import CheckpointError
+from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
+
+
+def tiny_agent(**config) -> SFPlanner:
+    torch.manual_seed(0)
+    world_model = VideoWorldModel(tiny_world_model_config())
+    reward_model = RewardModel(RewardModelConfig(latent_channels=2, latent_size=8, hidden=8))
+    return SFPlanner(world_model, reward_model, SFPlannerConfig(samples=6, iterations=2, elites=2, threads=1, **config))
+
+
+@pytest.fixture
+def push_env():
+    env = envs.make("pointmass-push", image_size=16, max_episode_steps=9)
+    yield env
+    env.close()
+
+
+def test_runs_an_episode_end_to_end_with_fast_memory(push_env):
+    agent = tiny_agent()
+    agent.check_env(push_env)
+    observation, _ = push_env.reset(seed=0)
+    agent.reset(observation)
+    done, steps = False, 0
+    while not done:
+        action = agent.act(observation)
+        assert action.shape == (2,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
+        observation, _, terminated, truncated, _ = push_env.step(action)
+        done, steps = terminated or truncated, steps + 1
+    assert steps == 9
+    assert len(agent.plan_seconds) == 5  # replans every chunk of 2 env steps
+    assert agent.memory.chunks_observed == 4  # every completed real chunk after the first
+    assert agent.last_imagined.shape == (1, 2, 2, 8, 8)
+
+
+def test_predict_has_stable_baselines3_signature_and_types(push_env):
+    assert list(inspect.signature(SFPlanner.predict).parameters) == ["self", "observation", "state", "episode_start", "deterministic"]
+    agent = tiny_agent(use_memory=False)
+    observation, _ = push_env.reset(seed=0)
+    action, state = agent.predict(observation, episode_start=np.array([True]))
+    assert isinstance(action, np.ndarray) and action.shape == (2,) and state is None
+    batched = {key: value[None] for key, value in observation.items()}
+    action, _ = agent.predict(batched, state=None, episode_start=np.array([False]), deterministic=True)
+    assert action.shape == (1, 2)
+
+
+def test_save_and_load_give_the_same_actions(tmp_path, push_env):
+    agent = tiny_agent(use_memory=False)
+    agent.save(tmp_path / "agent")
+    loaded = SFPlanner.from_pretrained(tmp_path / "agent")
+    observation, _ = push_env.reset(seed=1)
+    agent.reset(observation)
+    loaded.reset(observation)
+    np.testing.assert_array_equal(agent.act(observation), loaded.act(observation))
+
+
+def test_saving_with_memory_keeps_base_weights_only(tmp_path, push_env):
+    agent = tiny_agent()
+    observation, _ = push_env.reset(seed=0)
+    agent.reset(observation)
+    for _ in range(4):
+        observation, *_ = push_env.step(agent.act(observation))
+    agent.save(tmp_path / "agent")
+    assert SFPlanner.from_pretrained(tmp_path / "agent", use_memory=False).config.use_memory is False
+
+
+@pytest.mark.parametrize(
+    "image, message",
+    [(np.zeros((32, 32, 3), np.uint8), r"\(16, 16, 3\) uint8"), (np.zeros((16, 16, 3), np.float32), "float32")],
+)
+def test_bad_observations_raise_clear_errors(image, message):
+    agent = tiny_agent()
+    with pytest.raises(ValueError, match=message):
+        agent.act({"image": image, "proprio": np.zeros(4, np.float32)})
+
+
+def test_env_that_does_not_match_the_model_is_refused():
+    env = envs.make("pointmass-push", image_size=32)
+    with pytest.raises(ValueError, match="image_size=16"):
+        tiny_agent().check_env(env)
+    env.close()
+
+
+def test_missing_or_corrupt_checkpoint_raises_checkpoint_error(tmp_path):
+    with pytest.raises(CheckpointError, match="no SFPlanner checkpoint"):
+        SFPlanner.from_pretrained(tmp_path / "nothing")
+    tiny_agent(use_memory=False).save(tmp_path / "agent")
+    (tmp_path / "agent" / "world_model" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        SFPlanner.from_pretrained(tmp_path / "agent")
