@@ -62,3 +62,27 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
                 "scene_cuts_memory", "time_overhead"):
         assert key in results
     assert (tmp_path / "results" / "fast_memory.png").stat().st_size > 0
+
+
+def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
+    import torch
+
+    from helpers import tiny_world_model_config
+    from sfplan import SFPlanner, SFPlannerConfig
+    from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
+
+    torch.manual_seed(0)
+    agent = SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)),
+                      SFPlannerConfig(samples=4, iterations=1, elites=2, threads=1))
+    agent.save(tmp_path / "checkpoint")
+    result = run("plan.py", "env=pointmass-push", "env.kwargs.image_size=16", "env.max_episode_steps=6", "episodes=2",
+                 f"checkpoint={tmp_path / 'checkpoint'}", f"output={tmp_path / 'out'}", "progress=false", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0 and summary["median_plan_seconds"] > 0
+    assert (tmp_path / "out" / "episode_1000.mp4").stat().st_size > 0
+
+
+def test_plan_without_a_checkpoint_says_how_to_get_one(tmp_path):
+    result = run("plan.py", "env=pointmass-push", f"checkpoint={tmp_path / 'missing'}", cwd=tmp_path)
+    assert result.returncode != 0 and "train_world_model.py" in result.stderr

@@ -1,0 +1,53 @@
+"""Running an agent in an env for whole episodes, keeping what a person wants to look at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ..agent import SFPlanner
+
+
+@dataclass
+class EpisodeRecord:
+    """One evaluated episode: outcome, planning time per replan, and videos (T, H, W, 3) uint8."""
+
+    seed: int
+    success: bool
+    steps: int
+    plan_seconds: list[float]
+    real_frames: np.ndarray
+    imagined_frames: np.ndarray = field(repr=False)
+
+    def side_by_side(self) -> np.ndarray:
+        """Real frames (left) beside what the agent imagined for them when it planned (right)."""
+        return np.concatenate([self.real_frames, self.imagined_frames], axis=2)
+
+
+def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecord:
+    """Run `agent` in `env` from `reset(seed=seed)` until the episode ends (success does not end it
+    unless the env terminates on success); success is whether the task was solved at any step."""
+    observation, _ = env.reset(seed=seed)
+    agent.reset(observation)
+    skip = agent.world_model.config.frame_skip
+    real, imagined, success, done, steps = [observation["image"]], [observation["image"]], False, False, 0
+    first_replan = len(agent.plan_seconds)
+    while not done:
+        replans = len(agent.plan_seconds)
+        action = agent.act(observation)
+        if len(agent.plan_seconds) > replans:  # a new plan: decode what it expects to see
+            with torch.no_grad():
+                plan_frames = agent.world_model.codec.decode(agent.last_imagined)[0]
+            plan_video = (plan_frames.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy().repeat(skip, axis=0)
+            offset = 0
+        observation, _, terminated, truncated, info = env.step(action)
+        real.append(observation["image"])
+        imagined.append(plan_video[min(offset, len(plan_video) - 1)])
+        offset += 1
+        success |= bool(info["success"])
+        done = terminated or truncated
+        steps += 1
+    return EpisodeRecord(seed, success, steps, agent.plan_seconds[first_replan:], np.stack(real), np.stack(imagined))
