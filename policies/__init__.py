@@ -2,7 +2,8 @@
 
 `make_policy(name, env_name, env, seed, **options)` builds one by name: `expert` is the
 scripted expert of that env (privileged state, for data collection), `random` samples
-uniform actions.
+uniform actions. `BCPolicy` (behaviour cloning, `train_bc`) is the learned baseline and the
+planner's proposal prior.
 """
 
 from __future__ import annotations
@@ -34,4 +35,13 @@ def make_policy(name: str, env_name: str, env: gym.Env, seed: int | None = None,
     raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICY_NAMES)}")
 
 
-__all__ = ["EXPERTS", "POLICY_NAMES", "LiftExpert", "Policy", "PushExpert", "RandomPolicy", "StackExpert", "make_policy"]
+__all__ = ["EXPERTS", "POLICY_NAMES", "BCPolicy", "BCPolicyConfig", "LiftExpert", "Policy", "PushExpert", "RandomPolicy", "StackExpert", "make_policy", "train_bc"]
+
+
+def __getattr__(name: str) -> Any:
+    # Behaviour cloning needs torch; scripted and random policies (collection workers) do not.
+    if name in ("BCPolicy", "BCPolicyConfig", "train_bc"):
+        from . import bc
+
+        return getattr(bc, name)
+    raise AttributeError(f"module 'sfplan.policies' has no attribute {name!r}")

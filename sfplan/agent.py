@@ -6,17 +6,26 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, replace_directory, save_pretrained
 from .fast import FastMemory, FastMemoryConfig
-from .planning import PLANNERS, PriorFn, SamplingPlannerConfig, make_planner
+from .planning import PLANNERS, SamplingPlannerConfig, make_planner
 from .world_model import RewardModel, VideoWorldModel
 
 AGENT_CONFIG = "sfplanner.json"
+
+
+class ProposalPolicy(Protocol):
+    """A policy that proposes action sequences for the planner (e.g. `sfplan.policies.BCPolicy`)."""
+
+    def propose(
+        self, observation: dict[str, np.ndarray], count: int, horizon: int, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """`count` action sequences (count, horizon, A) for this observation."""
 
 
 @dataclass
@@ -81,7 +90,8 @@ class SFPlanner:
     lets the planner propose batches of action sequences, imagines each batch in one
     world-model call, scores the imagined latents with the `RewardModel`, and queues the
     first actions of the best plan. Each completed real chunk of frames is written into the
-    fast memory, so imagination adapts to the episode.
+    fast memory, so imagination adapts to the episode. With `proposals` (a behaviour-cloned
+    policy, say), `prior_fraction` of each iteration's candidates come from it.
     """
 
     def __init__(
@@ -89,12 +99,14 @@ class SFPlanner:
         world_model: VideoWorldModel,
         reward_model: RewardModel,
         config: SFPlannerConfig | None = None,
-        prior: PriorFn | None = None,
+        proposals: ProposalPolicy | None = None,
     ) -> None:
         self.world_model = world_model.eval()
         self.reward_model = reward_model.eval()
         self.config = config or SFPlannerConfig()
-        self.prior = prior
+        self.proposals = proposals
+        if (proposals is None) != (self.config.prior_fraction == 0):
+            raise ValueError("prior_fraction > 0 needs a proposal policy, and a proposal policy needs prior_fraction > 0")
         wm = world_model.config
         self.replan_every = self.config.replan_every or wm.steps_per_chunk
         planner_config = SamplingPlannerConfig(
@@ -171,6 +183,7 @@ class SFPlanner:
             self._first_frame_given = False
         else:
             self._remember(observation)
+        self._observation = observation
         if not self._queue:
             self._replan()
         return self._queue.pop(0)
@@ -237,7 +250,11 @@ class SFPlanner:
             rewards, success_logits = self.reward_model(latents)
             return rewards.sum(dim=1) + self.config.success_weight * torch.sigmoid(success_logits).amax(dim=1)
 
-        plan = self.planner.plan(score, generator=self._generator, prior=self.prior)
+        prior = None
+        if self.proposals is not None:
+            observation, horizon = self._observation, self.planner.config.horizon
+            prior = lambda count: self.proposals.propose(observation, count, horizon, self._generator)  # noqa: E731
+        plan = self.planner.plan(score, generator=self._generator, prior=prior)
         self.planner.shift(self.replan_every)
         self._queue = [action for action in plan[: self.replan_every].numpy().astype(np.float32)]
         self.last_imagined = self.world_model.imagine_latents(context, plan[None, : wm.steps_per_chunk], steps=self.config.denoise_steps)

@@ -97,3 +97,26 @@ def test_missing_or_corrupt_checkpoint_raises_checkpoint_error(tmp_path):
     (tmp_path / "agent" / "world_model" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
         SFPlanner.from_pretrained(tmp_path / "agent")
+
+
+def test_proposal_policy_feeds_the_planner(push_env):
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+
+    proposals = BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2))
+    calls = []
+    original = proposals.propose
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    proposals.propose = counting
+    torch.manual_seed(0)
+    agent = SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)),
+                      SFPlannerConfig(samples=6, iterations=2, elites=2, prior_fraction=0.5, threads=1), proposals=proposals)
+    observation, _ = push_env.reset(seed=0)
+    agent.reset(observation)
+    agent.act(observation)
+    assert calls == [3, 3]  # half of 6 candidates in each of the 2 iterations
+    with pytest.raises(ValueError, match="needs a proposal policy"):
+        SFPlanner(agent.world_model, agent.reward_model, SFPlannerConfig(prior_fraction=0.5))

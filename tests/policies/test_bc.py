@@ -1,0 +1,34 @@
+import numpy as np
+import torch
+
+from sfplan.data import load_episodes
+from sfplan.data.collect import CollectionConfig, collect
+from sfplan.policies import BCPolicy, BCPolicyConfig, train_bc
+
+
+def push_episodes(tmp_path, count=3):
+    config = CollectionConfig("pointmass-push", {"image_size": 16}, max_episode_steps=20, policy_kwargs={"noise": 0.0})
+    collect(tmp_path / "push.h5", config, num_episodes=count, progress=False)
+    return load_episodes(tmp_path / "push.h5")
+
+
+def test_behaviour_cloning_lowers_the_loss_and_round_trips(tmp_path):
+    episodes = push_episodes(tmp_path)
+    config = BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=4, hidden=64)
+    policy, losses = train_bc(episodes, config, steps=150, batch_size=32, lr=3e-3, progress=False)
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    policy.save_pretrained(tmp_path / "bc")
+    loaded = BCPolicy.from_pretrained(tmp_path / "bc")
+    observation = {"image": episodes[0].frames[0], "proprio": episodes[0].proprio[0]}
+    np.testing.assert_array_equal(policy.predict_chunk(observation), loaded.predict_chunk(observation))
+
+
+def test_act_executes_each_chunk_and_proposals_stay_in_bounds():
+    torch.manual_seed(0)
+    policy = BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=3, proposal_std=5.0)).eval()
+    observation = {"image": np.zeros((16, 16, 3), np.uint8), "proprio": np.zeros(4, np.float32)}
+    chunk = policy.predict_chunk(observation)
+    policy.reset()
+    np.testing.assert_array_equal(np.stack([policy.act(observation) for _ in range(3)]), chunk)
+    proposals = policy.propose(observation, count=5, horizon=7, generator=torch.Generator().manual_seed(0))
+    assert proposals.shape == (5, 7, 2) and proposals.abs().max() <= 1.0
