@@ -49,14 +49,24 @@ def replace_directory(build: Callable[[Path], None], destination: str | Path) ->
 
 
 def save_pretrained(
-    module: nn.Module, config: dict[str, Any], directory: str | Path, state: dict[str, torch.Tensor] | None = None
+    module: nn.Module,
+    config: dict[str, Any],
+    directory: str | Path,
+    state: dict[str, torch.Tensor] | None = None,
+    extra_json: dict[str, Any] | None = None,
 ) -> Path:
-    """Write `module`'s weights (or the given `state`) and its `config` dict into `directory` atomically."""
+    """Write `module`'s weights (or the given `state`) and its `config` dict into `directory` atomically.
+
+    `extra_json` maps further file names to JSON-ready values written in the same directory
+    (e.g. a training step count that must never disagree with the weights).
+    """
 
     def build(temp: Path) -> None:
         tensors = module.state_dict() if state is None else state
         save_file({name: tensor.detach().contiguous() for name, tensor in tensors.items()}, str(temp / WEIGHTS_NAME))
         (temp / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+        for name, value in (extra_json or {}).items():
+            (temp / name).write_text(json.dumps(value) + "\n")
 
     return replace_directory(build, directory)
 

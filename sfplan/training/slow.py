@@ -24,6 +24,7 @@ from ..world_model import FrameAutoencoder, RewardModel, RewardModelConfig, Vide
 from .config import TrainConfig
 
 STATE_DIR = "training_state"
+AUTOENCODER_STATE = "training_steps.json"
 
 
 def split_episodes(episodes: Sequence[Episode], holdout: int) -> tuple[list[Episode], list[Episode]]:
@@ -110,25 +111,29 @@ class SlowTrainer:
 
     # ------------------------------------------------------------------ stages
     def prepare_codec(self) -> None:
-        """Train the autoencoder, or load it from `output/autoencoder`; then freeze it."""
+        """Train the autoencoder to `autoencoder_steps` (continuing a saved one that has fewer
+        steps, with a fresh optimiser), or load it from `output/autoencoder`; then freeze it."""
         directory = self.output / "autoencoder"
         codec = self.model.codec
+        done = 0
         if (directory / "config.json").exists():
             saved = read_config(directory)
             codec.set_latent_statistics(torch.tensor(saved["latent_mean"]), torch.tensor(saved["latent_std"]))
             load_weights(codec, directory)
-        else:
+            done = json.loads((directory / AUTOENCODER_STATE).read_text())["steps"]
+        remaining = self.train_config.autoencoder_steps - done
+        if remaining > 0:
             frames = np.concatenate([episode.frames for episode in self.train_episodes])
             losses = train_autoencoder(
-                codec, frames, self.train_config.autoencoder_steps, self.train_config.autoencoder_batch,
-                lr=1e-3, seed=self.train_config.seed, progress=self.progress,
+                codec, frames, remaining, self.train_config.autoencoder_batch,
+                lr=1e-3, seed=self.train_config.seed + done, progress=self.progress,
             )
-            save_pretrained(codec, asdict(codec.config), directory)
+            save_pretrained(codec, asdict(codec.config), directory, extra_json={AUTOENCODER_STATE: {"steps": done + remaining}})
             held_out = np.concatenate([episode.frames for episode in self.held_out_episodes])[::7][:256]
             with torch.no_grad():
                 images = _unit_images(held_out)
                 reconstruction = codec.decode(codec.encode(images))
-            self._log_row({"stage": "autoencoder", "step": len(losses), "loss": float(np.mean(losses[-100:])),
+            self._log_row({"stage": "autoencoder", "step": done + remaining, "loss": float(np.mean(losses[-100:])),
                            "eval/psnr": psnr(reconstruction, images).mean().item()})
         codec.requires_grad_(False)
         codec.eval()

@@ -27,9 +27,9 @@ def train_config(dataset, output, steps):
     )
 
 
-def logged_steps(output):
+def logged_steps(output, stage="world_model"):
     with open(output / "log.csv") as stream:
-        return [int(row["step"]) for row in csv.DictReader(stream) if row["stage"] == "world_model"]
+        return [int(row["step"]) for row in csv.DictReader(stream) if row["stage"] == stage]
 
 
 def test_training_writes_loadable_checkpoints_and_resumes_the_step_count(dataset, tmp_path):
@@ -42,8 +42,11 @@ def test_training_writes_loadable_checkpoints_and_resumes_the_step_count(dataset
     reward, success_logit = RewardModel.from_pretrained(output / "reward_model")(torch.zeros(5, 2, 8, 8))
     assert reward.shape == success_logit.shape == (5,)
 
-    train_slow(tiny_world_model_config(), train_config(dataset, output, steps=6), progress=False)
+    longer = train_config(dataset, output, steps=6)
+    longer.autoencoder_steps = 5  # the saved autoencoder has 3 steps: it continues for 2 more
+    train_slow(tiny_world_model_config(), longer, progress=False)
     assert logged_steps(output) == [1, 2, 3, 4, 5, 6]
+    assert logged_steps(output, "autoencoder") == [3, 5]
     assert torch.load(output / STATE_DIR / "sfplan_state.pt", weights_only=False)["step"] == 6
 
 

@@ -1,0 +1,43 @@
+"""Train the behaviour-cloned policy (baseline and planner proposal source) on an HDF5 dataset.
+
+    python experiments/train_bc.py --dataset data/robosuite-lift.h5 --out runs/lift-bc
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sfplan.data import load_episodes
+from sfplan.policies import BCPolicyConfig, train_bc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, type=Path)
+    parser.add_argument("--out", required=True, type=Path, help="checkpoint directory (model.safetensors + config.json)")
+    parser.add_argument("--successful-only", action="store_true", help="clone only episodes that succeeded")
+    parser.add_argument("--chunk", type=int, default=8, help="actions predicted per observation")
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    episodes = load_episodes(args.dataset)
+    if args.successful_only:
+        episodes = [episode for episode in episodes if episode.success]
+    first = episodes[0]
+    config = BCPolicyConfig(image_size=first.frames.shape[1], proprio_dim=first.proprio.shape[1],
+                            action_dim=first.actions.shape[1], chunk=args.chunk)
+    policy, losses = train_bc(episodes, config, args.steps, args.batch_size, args.lr, args.seed)
+    policy.save_pretrained(args.out)
+    print(f"trained on {len(episodes)} episodes; final loss {np.mean(losses[-100:]):.4f}; saved to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
