@@ -127,10 +127,11 @@ class SFPlanner:
 
     # ------------------------------------------------------------ persistence
     @classmethod
-    def from_pretrained(cls, directory: str | Path, **overrides: Any) -> SFPlanner:
+    def from_pretrained(cls, directory: str | Path, proposals: ProposalPolicy | None = None, **overrides: Any) -> SFPlanner:
         """Load `world_model/`, `reward_model/` and (if present) `sfplanner.json` from `directory`.
 
-        `overrides` replace fields of the saved agent config (e.g. `samples=64`).
+        `overrides` replace fields of the saved agent config (e.g. `samples=64`); `proposals`
+        is the optional proposal policy (needs `prior_fraction > 0`).
         """
         directory = Path(directory)
         if not directory.is_dir():
@@ -138,7 +139,7 @@ class SFPlanner:
         world_model = VideoWorldModel.from_pretrained(directory / "world_model")
         reward_model = RewardModel.from_pretrained(directory / "reward_model")
         saved = json.loads((directory / AGENT_CONFIG).read_text()) if (directory / AGENT_CONFIG).exists() else {}
-        return cls(world_model, reward_model, SFPlannerConfig.from_dict({**saved, **overrides}))
+        return cls(world_model, reward_model, SFPlannerConfig.from_dict({**saved, **overrides}), proposals=proposals)
 
     def save(self, directory: str | Path) -> Path:
         """Write world model, reward model and agent config into `directory` atomically."""

@@ -142,6 +142,8 @@ class SlowTrainer:
         """Run both stages to `steps`; returns the last held-out metrics."""
         config = self.train_config
         self.prepare_codec()
+        if config.steps == 0:  # autoencoder only
+            return {}
         codec = self.model.codec
         train_latents = [encode_frames(codec, e.frames) for e in self.train_episodes]
         held_latents = [encode_frames(codec, e.frames) for e in self.held_out_episodes]

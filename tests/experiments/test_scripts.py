@@ -64,7 +64,7 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert (tmp_path / "results" / "fast_memory.png").stat().st_size > 0
 
 
-def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
+def save_tiny_agent(directory):
     import torch
 
     from helpers import tiny_world_model_config
@@ -74,7 +74,11 @@ def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
     torch.manual_seed(0)
     agent = SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)),
                       SFPlannerConfig(samples=4, iterations=1, elites=2, threads=1))
-    agent.save(tmp_path / "checkpoint")
+    agent.save(directory)
+
+
+def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
+    save_tiny_agent(tmp_path / "checkpoint")
     result = run("plan.py", "env=pointmass-push", "env.kwargs.image_size=16", "env.max_episode_steps=6", "episodes=2",
                  f"checkpoint={tmp_path / 'checkpoint'}", f"output={tmp_path / 'out'}", "progress=false", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -86,3 +90,32 @@ def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
 def test_plan_without_a_checkpoint_says_how_to_get_one(tmp_path):
     result = run("plan.py", "env=pointmass-push", f"checkpoint={tmp_path / 'missing'}", cwd=tmp_path)
     assert result.returncode != 0 and "train_world_model.py" in result.stderr
+
+
+def benchmark(tmp_path, image_size, *args):
+    result = run("benchmark.py", "--env", "pointmass-push", "--episodes", "2", "--image-size", str(image_size),
+                 "--max-episode-steps", "6", "--threads", "1", "--out", str(tmp_path / "results"), *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "results" / "benchmark.json").read_text())
+    assert all(0.0 <= m["success"] <= 1.0 and m["episodes"] == 2 for m in results["pointmass-push"].values())
+    return results
+
+
+def test_benchmark_compares_planner_bc_random_and_expert(tmp_path):
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+
+    save_tiny_agent(tmp_path / "checkpoint")
+    BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2)).save_pretrained(tmp_path / "bc")
+    results = benchmark(tmp_path, 16, "--checkpoint", str(tmp_path / "checkpoint"), "--bc", str(tmp_path / "bc"))
+    assert set(results["pointmass-push"]) == {"SFPlanner", "SFPlanner without fast memory", "BC prior alone", "random",
+                                              "scripted expert (reference)"}
+    assert results["plan_s_per_step"] > 0
+
+
+def test_sb3_baseline_trains_and_is_benchmarked(tmp_path):
+    # SB3's NatureCNN needs images of at least 36x36
+    result = run("train_sb3.py", "--env", "pointmass-push", "--steps", "120", "--image-size", "40", "--buffer-size", "200",
+                 "--threads", "1", "--out", str(tmp_path / "sac"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = benchmark(tmp_path, 40, "--sb3", str(tmp_path / "sac" / "model.zip"), "--sb3-steps", "120")
+    assert "SB3 SAC (120 env steps)" in results["pointmass-push"]

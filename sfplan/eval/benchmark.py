@@ -1,0 +1,67 @@
+"""Success-rate benchmark: every method on the same fixed seeds of one env."""
+
+from __future__ import annotations
+
+import resource
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+from ..data.collect import rollout
+
+
+@dataclass
+class MethodResult:
+    """Outcome of one method: successes over episodes, and planning seconds per env step if it plans."""
+
+    successes: list[bool] = field(default_factory=list)
+    plan_seconds_per_step: list[float] = field(default_factory=list)
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean(self.successes)) if self.successes else float("nan")
+
+
+class SB3Policy:
+    """A stable-baselines3 model as a `Policy` (deterministic actions)."""
+
+    def __init__(self, model: object) -> None:
+        self.model = model
+
+    def reset(self, seed: int | None = None) -> None:
+        """SB3 policies here are feed-forward: nothing to reset."""
+
+    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        action, _ = self.model.predict(observation, deterministic=True)
+        return np.asarray(action, dtype=np.float32)
+
+
+def evaluate_policy_success(env: gym.Env, policy: object, seeds: Sequence[int], progress: bool = True, name: str = "") -> MethodResult:
+    """Success of a `Policy` (reset/act) on each seed: solved at any step of the episode."""
+    result = MethodResult()
+    for seed in tqdm(seeds, desc=name, disable=not progress):
+        result.successes.append(rollout(env, policy, seed).success)
+    return result
+
+
+def evaluate_agent_success(env: gym.Env, agent: object, seeds: Sequence[int], progress: bool = True, name: str = "") -> MethodResult:
+    """Success and planning time of an `SFPlanner` on each seed."""
+    from .agent_rollout import run_agent_episode
+
+    result = MethodResult()
+    for seed in tqdm(seeds, desc=name, disable=not progress):
+        record = run_agent_episode(env, agent, seed)
+        result.successes.append(record.success)
+        result.plan_seconds_per_step.append(sum(record.plan_seconds) / record.steps)
+    return result
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+Evaluator = Callable[[gym.Env, Sequence[int]], MethodResult]
