@@ -32,8 +32,7 @@ from sfplan.eval.fast_memory_eval import (  # noqa: E402
     whole_history,
 )
 from sfplan.fast import FastMemory, FastMemoryConfig  # noqa: E402
-from sfplan.training.slow import split_episodes  # noqa: E402
-from sfplan.world_model import VideoWorldModel  # noqa: E402
+from sfplan.training import load_run  # noqa: E402
 
 WINDOWS = {"local window (paper)": local_window, "whole history": whole_history, "single frame": single_frame}
 
@@ -54,13 +53,12 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    train_config = json.loads((args.run / "train_config.json").read_text())
-    model = VideoWorldModel.from_pretrained(args.run / "world_model")
+    run = load_run(args.run)
+    model = run.model
     memory_config = FastMemoryConfig(layers=args.layers, rank=args.rank, alpha=float(args.rank), lr=args.lr,
                                      steps_per_chunk=args.steps_per_chunk, window=args.window_mode)
     memory = FastMemory(model, memory_config)
-    _, held_out = split_episodes(load_episodes(train_config["dataset"]), train_config["holdout_episodes"])
-    held_out = held_out[: args.episodes]
+    held_out = run.held_out[: args.episodes]
 
     curves = {name: [online_adaptation(model, memory, episode, rule) for episode in held_out] for name, rule in WINDOWS.items()}
     paper = curves["local window (paper)"]

@@ -26,7 +26,7 @@ from sfplan.eval.world_model_eval import (
     next_chunk_metrics,
     repeat_last_metrics,
 )
-from sfplan.training.slow import split_episodes
+from sfplan.training import load_run
 from sfplan.world_model import VideoWorldModel
 
 
@@ -55,11 +55,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    train_config = json.loads((args.run / "train_config.json").read_text())
-    model = VideoWorldModel.from_pretrained(args.run / "world_model")
-    episodes = load_episodes(train_config["dataset"], image_size=model.config.codec.image_size)
-    _, held_out = split_episodes(episodes, train_config["holdout_episodes"])
-    windows = held_out_windows(model, held_out, args.windows)
+    run = load_run(args.run)
+    model, train_config = run.model, run.train_config
+    windows = held_out_windows(model, run.held_out, args.windows)
 
     repeat = repeat_last_metrics(windows)
     rows = [["repeat last context frame", "-", repeat["psnr"], repeat["psnr_changed"], repeat["ssim"], "-"]]
@@ -72,7 +70,7 @@ def main() -> None:
                      metrics["ssim"], metrics["frames_per_s_batch32"]])
     best_steps = max(by_steps, key=lambda s: by_steps[s]["psnr"])
     shuffled = next_chunk_metrics(model, windows, best_steps, shuffle_actions=True)
-    rows.append([f"diffusion, actions shuffled across batch", best_steps, shuffled["psnr"], shuffled["psnr_changed"], shuffled["ssim"], "-"])
+    rows.append(["diffusion, actions shuffled across batch", best_steps, shuffled["psnr"], shuffled["psnr_changed"], shuffled["ssim"], "-"])
     results: dict[str, object] = {
         "psnr_next_chunk": by_steps[best_steps]["psnr"],
         "psnr_changed_next_chunk": by_steps[best_steps]["psnr_changed"],
@@ -104,7 +102,7 @@ def main() -> None:
         iio.imwrite(args.out / "world_model_rollout.gif", rollouts[0]["video"], duration=100, loop=0)
     notes = "\n".join([
         f"Held-out next-chunk prediction on {results['held_out_windows']} windows of the last "
-        f"{train_config['holdout_episodes']} episodes of `{train_config['dataset']}` (never trained on).",
+        f"{train_config.holdout_episodes} episodes of `{train_config.dataset}` (never trained on).",
         "PSNR-changed: PSNR on pixels that differ from the last context frame (the static background dominates whole-frame PSNR).",
         "frames/s: imagined latent frames per second, batch of 32 candidate action sequences x 2 chunks, 2 CPU threads, all denoising steps.",
         f"Long rollouts: {json.dumps({k: results[k] for k in ('rollout_frames', 'scene_cuts_per_video', 'rollout_psnr_per_chunk') if k in results})}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, replace_directory, save_pretrained
+from .config_io import config_from_dict
 from .fast import FastMemory, FastMemoryConfig
 from .planning import PLANNERS, SamplingPlannerConfig, make_planner
 from .world_model import RewardModel, VideoWorldModel
@@ -76,11 +77,7 @@ class SFPlannerConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SFPlannerConfig:
         """Build from a dict; unknown keys raise a ValueError naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown SFPlanner config keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return config_from_dict(cls, values, "SFPlanner")
 
 
 class SFPlanner:

@@ -7,7 +7,7 @@ import json
 import resource
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +282,22 @@ def train_slow(model_config: WorldModelConfig, train_config: TrainConfig, progre
     Path(train_config.output).mkdir(parents=True, exist_ok=True)
     (Path(train_config.output) / "train_config.json").write_text(json.dumps(asdict(train_config), indent=2))
     return SlowTrainer(model_config, train_config, progress=progress).run()
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """What a training output directory holds: the EMA world model, its training config, and the
+    held-out episodes of its dataset (never trained on)."""
+
+    model: VideoWorldModel
+    train_config: TrainConfig
+    held_out: list[Episode]
+
+
+def load_run(directory: str | Path) -> TrainedRun:
+    """Load the world model of a training run and the episodes it held out."""
+    directory = Path(directory)
+    config = TrainConfig(**json.loads((directory / "train_config.json").read_text()))
+    model = VideoWorldModel.from_pretrained(directory / "world_model")
+    episodes = load_episodes(config.dataset, image_size=model.config.codec.image_size)
+    return TrainedRun(model, config, split_episodes(episodes, config.holdout_episodes)[1])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from ..config_io import config_from_dict
 
 
 @dataclass
@@ -95,8 +97,4 @@ class WorldModelConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> WorldModelConfig:
         """Inverse of `to_dict`; unknown keys raise a ValueError naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown world model config keys {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return config_from_dict(cls, values, "world model")
