@@ -66,11 +66,11 @@ def main() -> None:
         metrics = next_chunk_metrics(model, windows, steps)
         metrics["frames_per_s_batch32"] = imagined_frames_per_second(model, steps)
         by_steps[steps] = metrics
-        rows.append([f"diffusion ({model.config.objective})", steps, metrics["psnr"], metrics["psnr_changed"],
+        rows.append([f"world model ({model.config.objective})", steps, metrics["psnr"], metrics["psnr_changed"],
                      metrics["ssim"], metrics["frames_per_s_batch32"]])
     best_steps = max(by_steps, key=lambda s: by_steps[s]["psnr"])
     shuffled = next_chunk_metrics(model, windows, best_steps, shuffle_actions=True)
-    rows.append(["diffusion, actions shuffled across batch", best_steps, shuffled["psnr"], shuffled["psnr_changed"], shuffled["ssim"], "-"])
+    rows.append(["world model, actions shuffled across batch", best_steps, shuffled["psnr"], shuffled["psnr_changed"], shuffled["ssim"], "-"])
     results: dict[str, object] = {
         "psnr_next_chunk": by_steps[best_steps]["psnr"],
         "psnr_changed_next_chunk": by_steps[best_steps]["psnr_changed"],
@@ -100,7 +100,15 @@ def main() -> None:
         results["scene_cuts_per_video"] = float(np.mean([r["scene_cuts"] for r in rollouts]))
         args.out.mkdir(parents=True, exist_ok=True)
         iio.imwrite(args.out / "world_model_rollout.gif", rollouts[0]["video"], duration=100, loop=0)
+    targets = {
+        "next-chunk PSNR >= 26 dB": results["psnr_next_chunk"] >= 26,
+        ">= 3 dB above repeat-last": results["psnr_next_chunk"] - results["psnr_repeat_last"] >= 3,
+        ">= 2 dB above shuffled actions": results["psnr_next_chunk"] - results["psnr_shuffled_actions"] >= 2,
+        ">= 100 imagined frames/s": results["frames_per_s_batch32"] >= 100,
+    }
+    results["targets_met"] = targets
     notes = "\n".join([
+        "Targets: " + "; ".join(f"{name}: {'met' if met else 'NOT met'}" for name, met in targets.items()) + ".",
         f"Held-out next-chunk prediction on {results['held_out_windows']} windows of the last "
         f"{train_config.holdout_episodes} episodes of `{train_config.dataset}` (never trained on).",
         "PSNR-changed: PSNR on pixels that differ from the last context frame (the static background dominates whole-frame PSNR).",
