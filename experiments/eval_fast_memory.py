@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.manual_seed(0)  # LoRA A matrices are drawn from torch's global generator at every reset
 
     run = load_run(args.run)
     model = run.model
@@ -70,7 +71,8 @@ def main() -> None:
     _, _, first = episode_chunks(model, long_episode)
     half_steps = args.revisit_frames // 2 * model.config.frame_skip
     actions = out_and_back(torch.from_numpy(long_episode.actions[:half_steps]))
-    without = revisit_rollout(model, None, first, actions)
+    with memory.disabled():  # the base model, not the adapter left by the runs above
+        without = revisit_rollout(model, None, first, actions)
     with_memory = revisit_rollout(model, memory, first, actions)
 
     results = {

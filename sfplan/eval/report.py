@@ -45,7 +45,7 @@ def write_results(
 
     def cell(value: Any) -> str:
         if isinstance(value, float):
-            return f"{value:.1f}" if abs(value) >= 100 else f"{value:.3g}"
+            return f"{value:.1f}" if abs(value) >= 100 else f"{value:.4g}"
         return str(value)
 
     lines = [
