@@ -21,7 +21,9 @@ def test_passes_gymnasium_check_env(named_env):
     _, env = named_env
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unbounded proprio spaces and spec-less envs only warn
-        check_env(env.unwrapped, skip_render_check=False)
+        check_env(env.unwrapped, skip_render_check=False)  # raises on any API violation
+    frame = env.unwrapped.render()
+    assert frame.shape == (32, 32, 3) and frame.dtype == np.uint8  # rgb_array rendering returns the camera frame
 
 
 def test_observation_and_info_contract(named_env):
