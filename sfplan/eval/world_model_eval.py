@@ -50,25 +50,22 @@ def next_chunk_metrics(
         chunk_actions = actions[start : start + batch_size]
         latents = model.sample_chunk(context, chunk_actions, steps=steps, generator=generator)
         predictions.append(model.codec.decode(latents))
-    predicted = torch.cat(predictions)
+    return _scores(torch.cat(predictions), windows)
+
+
+def repeat_last_metrics(windows: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The "repeat the last context frame" baseline, scored like `next_chunk_metrics`."""
+    return _scores(windows["context"][:, -1:].expand_as(windows["target"]), windows)
+
+
+def _scores(predicted: torch.Tensor, windows: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean PSNR, SSIM and changed-pixel PSNR of predicted target frames (B, f_g, 3, H, W)."""
     target = windows["target"]
     mask = changed_pixel_mask(windows["context"][:, -1], target)
     return {
         "psnr": psnr(predicted, target).mean().item(),
         "ssim": ssim(predicted, target).mean().item(),
         "psnr_changed": torch.nanmean(psnr(predicted, target, mask=mask)).item(),
-    }
-
-
-def repeat_last_metrics(windows: dict[str, torch.Tensor]) -> dict[str, float]:
-    """The "repeat the last context frame" baseline, scored like `next_chunk_metrics`."""
-    target = windows["target"]
-    last = windows["context"][:, -1:].expand_as(target)
-    mask = changed_pixel_mask(windows["context"][:, -1], target)
-    return {
-        "psnr": psnr(last, target).mean().item(),
-        "ssim": ssim(last, target).mean().item(),
-        "psnr_changed": torch.nanmean(psnr(last, target, mask=mask)).item(),
     }
 
 

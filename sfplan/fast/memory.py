@@ -128,16 +128,10 @@ class FastMemory:
         return loss.item()
 
     def _loss(self, context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        batch = target.shape[0]
-        sigma = torch.exp(torch.randn(batch, generator=self._generator) * self.config.sigma_std + self.config.sigma_mean)
-        sigma_b = sigma.view(batch, 1, 1, 1, 1)
-        noisy = target + sigma_b * torch.randn(target.shape, generator=self._generator)
-        scheduler = self.model.scheduler
-        output = self.model.predict(scheduler.precondition_inputs(noisy, sigma_b), context, sigma, None)
-        denoised = scheduler.precondition_outputs(noisy, output, sigma_b)
-        sigma_data = self.model.config.codec.target_std
-        weight = (sigma_b**2 + sigma_data**2) / (sigma_b * sigma_data) ** 2
-        return (weight * (denoised - target) ** 2).mean()
+        """The world model's EDM loss with the null action at this memory's noise levels."""
+        return self.model.denoising_loss(
+            context, target, None, sigma_mean=self.config.sigma_mean, sigma_std=self.config.sigma_std, generator=self._generator
+        )
 
     # ------------------------------------------------------ episodes on hand
     def state_dict(self) -> dict[str, torch.Tensor]:

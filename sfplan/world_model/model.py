@@ -143,14 +143,27 @@ class VideoWorldModel(nn.Module):
         return output.transpose(1, 2)[:, num_context:]
 
     def denoising_loss(
-        self, context: torch.Tensor, target: torch.Tensor, actions: torch.Tensor | None, null_action: torch.Tensor | None = None
+        self,
+        context: torch.Tensor,
+        target: torch.Tensor,
+        actions: torch.Tensor | None,
+        null_action: torch.Tensor | None = None,
+        sigma_mean: float | None = None,
+        sigma_std: float | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """EDM denoising loss of `target` (B, T_g, C, h, w) at log-normal noise levels, given clean
-        `context` (B, T_p, C, h, w) (T_p may be 0) and `actions` as in `predict`."""
+        `context` (B, T_p, C, h, w) (T_p may be 0) and `actions` as in `predict`.
+
+        The noise levels are exp(N(sigma_mean, sigma_std)), by default the training ones; noise
+        comes from `generator` (torch's global one when None).
+        """
         batch = target.shape[0]
-        sigma = torch.exp(torch.randn(batch) * self.config.train_sigma_std + self.config.train_sigma_mean)
+        mean = self.config.train_sigma_mean if sigma_mean is None else sigma_mean
+        std = self.config.train_sigma_std if sigma_std is None else sigma_std
+        sigma = torch.exp(torch.randn(batch, generator=generator) * std + mean)
         sigma_b = sigma.view(batch, 1, 1, 1, 1)
-        noisy = target + sigma_b * torch.randn_like(target)
+        noisy = target + sigma_b * torch.randn(target.shape, generator=generator)
         output = self.predict(self.scheduler.precondition_inputs(noisy, sigma_b), context, sigma, actions, null_action)
         denoised = self.scheduler.precondition_outputs(noisy, output, sigma_b)
         sigma_data = self.config.codec.target_std
