@@ -2,15 +2,20 @@
 
     python experiments/benchmark.py --env robosuite-lift --checkpoint checkpoints/robosuite-lift \
         --bc runs/lift-bc --sb3 runs/lift-sac/model.zip --sb3-steps 45000 --episodes 50
-Methods: SFPlanner, SFPlanner without fast memory, the BC prior alone, a stable-baselines3
-agent (trained by experiments/train_sb3.py on the stated number of real env steps),
-random, and the scripted expert as reference. Methods whose inputs are not given are skipped.
+Methods: SFPlanner (with the checkpoint's saved proposal policy, if any), SFPlanner without
+fast memory, the BC prior alone, a stable-baselines3 agent (trained by experiments/train_sb3.py
+on the stated number of real env steps), random, and the scripted expert as reference.
+Methods whose inputs are not given are skipped; `--methods` picks a subset, and `--update`
+merges them into an existing results file (so one method can be re-run alone, or methods can
+run in parallel processes). Each method's entry records the command that produced it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +27,8 @@ from sfplan.eval import write_results
 from sfplan.eval.benchmark import SB3Policy, evaluate_agent_success, evaluate_policy_success, peak_memory_mb
 from sfplan.policies import BCPolicy, make_policy
 
+METHODS = ("sfplanner", "sfplanner-no-memory", "bc", "sb3", "random", "expert")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,47 +38,63 @@ def main() -> None:
     parser.add_argument("--max-episode-steps", type=int, help="time limit; default: the env's")
     parser.add_argument("--first-seed", type=int, default=10_000, help="seeds first-seed ... (never used for training data)")
     parser.add_argument("--checkpoint", type=Path, help="SFPlanner checkpoint directory")
-    parser.add_argument("--bc", type=Path, help="BC policy checkpoint directory (baseline and SFPlanner prior)")
-    parser.add_argument("--prior-fraction", type=float, default=0.25, help="share of planner candidates from the BC prior")
+    parser.add_argument("--bc", type=Path, help="BC policy checkpoint directory (the 'BC prior alone' baseline)")
     parser.add_argument("--sb3", type=Path, help="stable-baselines3 SAC model .zip")
     parser.add_argument("--sb3-steps", type=int, help="real env steps the SB3 model was trained with (reported)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="methods to run (those whose inputs are missing are skipped)")
+    parser.add_argument("--update", action="store_true", help="merge into an existing benchmark.json instead of replacing it")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = range(args.first_seed, args.first_seed + args.episodes)
     env = make(args.env, max_episode_steps=args.max_episode_steps, image_size=args.image_size)
-    methods: dict[str, object] = {}
-    bc = BCPolicy.from_pretrained(args.bc) if args.bc else None
+    wanted = set(args.methods)
+    methods = {}
     if args.checkpoint:
-        for name, overrides in (("SFPlanner", {}), ("SFPlanner without fast memory", {"use_memory": False})):
-            if bc is not None:
-                overrides = {**overrides, "prior_fraction": args.prior_fraction}
-            agent = SFPlanner.from_pretrained(args.checkpoint, proposals=bc, **overrides)
-            agent.check_env(env)
-            methods[name] = evaluate_agent_success(env, agent, seeds, name=name)
-    if bc is not None:
-        methods["BC prior alone"] = evaluate_policy_success(env, bc, seeds, name="BC")
-    if args.sb3:
+        for key, name, overrides in (("sfplanner", "SFPlanner", {}),
+                                     ("sfplanner-no-memory", "SFPlanner without fast memory", {"use_memory": False})):
+            if key in wanted:
+                agent = SFPlanner.from_pretrained(args.checkpoint, threads=args.threads, **overrides)
+                agent.check_env(env)
+                methods[name] = evaluate_agent_success(env, agent, seeds, name=name)
+    if args.bc and "bc" in wanted:
+        methods["BC prior alone"] = evaluate_policy_success(env, BCPolicy.from_pretrained(args.bc), seeds, name="BC")
+    if args.sb3 and "sb3" in wanted:
         from stable_baselines3 import SAC
 
         label = f"SB3 SAC ({args.sb3_steps} env steps)" if args.sb3_steps else "SB3 SAC"
         methods[label] = evaluate_policy_success(env, SB3Policy(SAC.load(args.sb3)), seeds, name="SB3")
-    methods["random"] = evaluate_policy_success(env, make_policy("random", args.env, env, seed=0), seeds, name="random")
-    methods["scripted expert (reference)"] = evaluate_policy_success(
-        env, make_policy("expert", args.env, env, noise=0.1, explore_prob=0.0), seeds, name="expert")
+    if "random" in wanted:
+        methods["random"] = evaluate_policy_success(env, make_policy("random", args.env, env, seed=0), seeds, name="random")
+    if "expert" in wanted:
+        methods["scripted expert (reference)"] = evaluate_policy_success(
+            env, make_policy("expert", args.env, env, noise=0.1, explore_prob=0.0), seeds, name="expert")
     env.close()
-    plan_steps = [s for result in methods.values() for s in result.plan_seconds_per_step]
-    results = {
-        args.env: {name: {"success": result.success_rate, "episodes": len(result.successes)} for name, result in methods.items()},
-        "plan_s_per_step": float(np.median(plan_steps)) if plan_steps else None,
-        "peak_memory_mb": peak_memory_mb(),
-        "seeds": [seeds.start, seeds.stop - 1],
-    }
-    rows = [[name, result.success_rate, len(result.successes),
-             float(np.median(result.plan_seconds_per_step)) if result.plan_seconds_per_step else "-"] for name, result in methods.items()]
-    write_results(args.out, "benchmark", results, ["method", "success rate", "episodes", "median plan s / env step"], rows,
-                  notes=f"Env {args.env}, seeds {seeds.start}-{seeds.stop - 1}, {args.threads} CPU threads; peak memory {results['peak_memory_mb']:.0f} MiB.")
+
+    command = " ".join(shlex.quote(arg) for arg in ["python", *sys.argv])
+    json_path = args.out / "benchmark.json"
+    previous = json.loads(json_path.read_text()) if args.update and json_path.exists() else {}
+    if previous and previous.get("seeds") != [seeds.start, seeds.stop - 1]:
+        raise SystemExit(f"{json_path} was made on seeds {previous.get('seeds')}; use the same --first-seed/--episodes or drop --update")
+    entries = previous.get(args.env, {})
+    for name, result in methods.items():
+        entries[name] = {
+            "success": result.success_rate, "episodes": len(result.successes), "successes": int(sum(result.successes)),
+            "plan_s_per_step": float(np.median(result.plan_seconds_per_step)) if result.plan_seconds_per_step else None,
+            "peak_memory_mb": peak_memory_mb(), "command": command,
+        }
+    planner_times = [entry["plan_s_per_step"] for entry in entries.values() if entry.get("plan_s_per_step")]
+    results = {args.env: entries, "seeds": [seeds.start, seeds.stop - 1],
+               "plan_s_per_step": entries.get("SFPlanner", {}).get("plan_s_per_step") or (min(planner_times) if planner_times else None)}
+    rows = [[name, entry["success"], entry["episodes"], entry["plan_s_per_step"] or "-", f"{entry['peak_memory_mb']:.0f}"]
+            for name, entry in entries.items()]
+    commands = sorted({entry["command"] for entry in entries.values()})
+    write_results(args.out, "benchmark", results, ["method", "success rate", "episodes", "median plan s / env step", "peak MiB"],
+                  rows, command=" ; ".join(commands),
+                  notes=f"Env {args.env}, seeds {seeds.start}-{seeds.stop - 1}, {args.threads} CPU threads per process. "
+                        "Peak MiB is the peak resident memory of the process that ran the method.")
     print(json.dumps(results, indent=2))
 
 

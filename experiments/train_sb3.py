@@ -22,14 +22,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=45_000, help="real env steps")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--buffer-size", type=int, default=50_000)
+    parser.add_argument("--batch-size", type=int, default=128, help="SAC minibatch")
+    parser.add_argument("--train-freq", type=int, default=4, help="env steps per gradient step (CPU budget)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     env = make(args.env, image_size=args.image_size)
-    model = SAC("MultiInputPolicy", env, buffer_size=args.buffer_size, seed=args.seed, verbose=1,
-                tensorboard_log=str(args.out / "tensorboard"))
+    model = SAC("MultiInputPolicy", env, buffer_size=args.buffer_size, batch_size=args.batch_size,
+                train_freq=args.train_freq, seed=args.seed, verbose=1, tensorboard_log=str(args.out / "tensorboard"))
     model.learn(total_timesteps=args.steps, progress_bar=True)
     args.out.mkdir(parents=True, exist_ok=True)
     model.save(args.out / "model.zip")

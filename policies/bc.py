@@ -77,13 +77,14 @@ class BCPolicy(nn.Module):
 
     @torch.no_grad()
     def propose(self, observation: dict[str, np.ndarray], count: int, horizon: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """`count` action sequences (count, horizon, A) around the prediction, for a planner's prior.
-
-        Past the predicted chunk the last predicted action is held.
+        """`count` action sequences (count, horizon, A) for a planner's prior: the prediction itself
+        first, then Gaussian perturbations of it. Past the predicted chunk the last predicted
+        action is held.
         """
         mean = torch.from_numpy(self.predict_chunk(observation))
         index = torch.arange(horizon).clamp(max=self.config.chunk - 1)
         noise = torch.randn(count, horizon, self.config.action_dim, generator=generator) * self.config.proposal_std
+        noise[0] = 0.0
         return (mean[index][None] + noise).clamp(-1.0, 1.0)
 
     def save_pretrained(self, directory: str | Path) -> Path:

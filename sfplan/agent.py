@@ -18,6 +18,7 @@ from .planning import PLANNERS, SamplingPlannerConfig, make_planner
 from .world_model import RewardModel, VideoWorldModel
 
 AGENT_CONFIG = "sfplanner.json"
+PROPOSAL_POLICY = "proposal_policy"
 
 
 class ProposalPolicy(Protocol):
@@ -125,10 +126,11 @@ class SFPlanner:
     # ------------------------------------------------------------ persistence
     @classmethod
     def from_pretrained(cls, directory: str | Path, proposals: ProposalPolicy | None = None, **overrides: Any) -> SFPlanner:
-        """Load `world_model/`, `reward_model/` and (if present) `sfplanner.json` from `directory`.
+        """Load `world_model/`, `reward_model/` and, if present, `sfplanner.json` and the
+        behaviour-cloned `proposal_policy/` from `directory`.
 
         `overrides` replace fields of the saved agent config (e.g. `samples=64`); `proposals`
-        is the optional proposal policy (needs `prior_fraction > 0`).
+        replaces the saved proposal policy. With `prior_fraction=0` no proposal policy is used.
         """
         directory = Path(directory)
         if not directory.is_dir():
@@ -136,15 +138,25 @@ class SFPlanner:
         world_model = VideoWorldModel.from_pretrained(directory / "world_model")
         reward_model = RewardModel.from_pretrained(directory / "reward_model")
         saved = json.loads((directory / AGENT_CONFIG).read_text()) if (directory / AGENT_CONFIG).exists() else {}
-        return cls(world_model, reward_model, SFPlannerConfig.from_dict({**saved, **overrides}), proposals=proposals)
+        config = SFPlannerConfig.from_dict({**saved, **overrides})
+        if config.prior_fraction == 0:
+            proposals = None
+        elif proposals is None and (directory / PROPOSAL_POLICY).is_dir():
+            from .policies import BCPolicy
+
+            proposals = BCPolicy.from_pretrained(directory / PROPOSAL_POLICY)
+        return cls(world_model, reward_model, config, proposals=proposals)
 
     def save(self, directory: str | Path) -> Path:
-        """Write world model, reward model and agent config into `directory` atomically."""
+        """Write world model, reward model, agent config and the proposal policy (when it has
+        `save_pretrained`) into `directory` atomically."""
 
         def build(temp: Path) -> None:
             self.world_model.save_pretrained(temp / "world_model")  # base weights; adapters are per episode
             save_pretrained(self.reward_model, self.reward_model.config.to_dict(), temp / "reward_model")
             (temp / AGENT_CONFIG).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            if hasattr(self.proposals, "save_pretrained"):
+                self.proposals.save_pretrained(temp / PROPOSAL_POLICY)
 
         return replace_directory(build, directory)
 

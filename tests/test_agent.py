@@ -120,3 +120,17 @@ def test_proposal_policy_feeds_the_planner(push_env):
     assert calls == [3, 3]  # half of 6 candidates in each of the 2 iterations
     with pytest.raises(ValueError, match="needs a proposal policy"):
         SFPlanner(agent.world_model, agent.reward_model, SFPlannerConfig(prior_fraction=0.5))
+
+
+def test_saved_proposal_policy_is_loaded_with_the_checkpoint(tmp_path, push_env):
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+
+    torch.manual_seed(0)
+    proposals = BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2))
+    agent = SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)),
+                      SFPlannerConfig(samples=6, iterations=2, elites=2, prior_fraction=0.5, threads=1), proposals=proposals)
+    agent.save(tmp_path / "agent")
+    loaded = SFPlanner.from_pretrained(tmp_path / "agent")
+    observation, _ = push_env.reset(seed=0)
+    np.testing.assert_array_equal(loaded.proposals.predict_chunk(observation), proposals.predict_chunk(observation))
+    assert SFPlanner.from_pretrained(tmp_path / "agent", prior_fraction=0.0).proposals is None

@@ -66,8 +66,12 @@ class FrameAutoencoder(nn.Module):
         images = (self.vae.decode(raw).sample + 1.0) / 2.0
         return images.clamp(0.0, 1.0).reshape(*lead, *images.shape[1:])
 
-    def reconstruction_loss(self, images: torch.Tensor, kl_weight: float = 1e-6) -> torch.Tensor:
-        """Training loss on (N, 3, H, W) frames in [0, 1]: pixel MSE plus a small KL term."""
+    def reconstruction_loss(self, images: torch.Tensor) -> torch.Tensor:
+        """Training loss on (N, 3, H, W) frames in [0, 1]: pixel MSE plus `kl_weight` times the KL
+        term; with `kl_weight` 0 the posterior mean is decoded (a deterministic autoencoder)."""
         posterior = self.vae.encode(images * 2.0 - 1.0).latent_dist
-        reconstruction = (self.vae.decode(posterior.sample()).sample + 1.0) / 2.0
-        return nn.functional.mse_loss(reconstruction, images) + kl_weight * posterior.kl().mean()
+        kl_weight = self.config.kl_weight
+        latents = posterior.sample() if kl_weight > 0 else posterior.mode()
+        reconstruction = (self.vae.decode(latents).sample + 1.0) / 2.0
+        loss = nn.functional.mse_loss(reconstruction, images)
+        return loss + kl_weight * posterior.kl().mean() if kl_weight > 0 else loss

@@ -112,6 +112,13 @@ def test_benchmark_compares_planner_bc_random_and_expert(tmp_path):
     assert results["plan_s_per_step"] > 0
 
 
+def test_benchmark_update_merges_methods_run_separately(tmp_path):
+    benchmark(tmp_path, 16, "--methods", "random")
+    results = benchmark(tmp_path, 16, "--methods", "expert", "--update")
+    assert set(results["pointmass-push"]) == {"random", "scripted expert (reference)"}
+    assert "--methods random" in (tmp_path / "results" / "benchmark.md").read_text()
+
+
 def test_sb3_baseline_trains_and_is_benchmarked(tmp_path):
     # SB3's NatureCNN needs images of at least 36x36
     result = run("train_sb3.py", "--env", "pointmass-push", "--steps", "120", "--image-size", "40", "--buffer-size", "200",

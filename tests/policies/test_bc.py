@@ -32,3 +32,6 @@ def test_act_executes_each_chunk_and_proposals_stay_in_bounds():
     np.testing.assert_array_equal(np.stack([policy.act(observation) for _ in range(3)]), chunk)
     proposals = policy.propose(observation, count=5, horizon=7, generator=torch.Generator().manual_seed(0))
     assert proposals.shape == (5, 7, 2) and proposals.abs().max() <= 1.0
+    held = np.concatenate([chunk, np.repeat(chunk[-1:], 4, axis=0)])
+    np.testing.assert_allclose(proposals[0].numpy(), held, rtol=1e-6)  # the prediction itself competes
+    assert not np.allclose(proposals[1].numpy(), held)
