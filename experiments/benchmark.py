@@ -83,6 +83,7 @@ def main() -> None:
         entries[name] = {
             "success": result.success_rate, "episodes": len(result.successes), "successes": int(sum(result.successes)),
             "plan_s_per_step": float(np.median(result.plan_seconds_per_step)) if result.plan_seconds_per_step else None,
+            "kept_prior_fraction": float(np.mean(result.kept_prior_fraction)) if result.kept_prior_fraction else None,
             "peak_memory_mb": peak_memory_mb(), "command": command,
         }
     planner_times = [entry["plan_s_per_step"] for entry in entries.values() if entry.get("plan_s_per_step")]

@@ -41,6 +41,7 @@ def main(cfg: DictConfig) -> None:
         "success_rate": float(np.mean([record.success for record in records])),
         "median_plan_seconds": float(np.median(plan_seconds)),
         "plan_seconds_per_env_step": float(np.sum(plan_seconds) / steps),
+        "kept_prior_fraction": float(np.mean([record.kept_prior_fraction for record in records])),
         "per_episode": [{"seed": r.seed, "success": r.success, "steps": r.steps} for r in records],
     }
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -14,7 +14,7 @@ import torch
 from .checkpoint import CheckpointError, replace_directory, save_pretrained
 from .config_io import config_from_dict
 from .fast import FastMemory, FastMemoryConfig
-from .planning import PLANNERS, SamplingPlannerConfig, make_planner
+from .planning import PLANNERS, PlanStats, SamplingPlannerConfig, make_planner
 from .world_model import RewardModel, VideoWorldModel
 
 AGENT_CONFIG = "sfplanner.json"
@@ -39,7 +39,7 @@ class SFPlannerConfig:
     replan_every:    env steps executed from each plan before replanning (action chunking);
                      0 means one world-model chunk.
     samples, iterations, elites, temperature, init_std, min_std, max_std, prior_fraction,
-    max_score_calls: the sampling planner's settings (see `SamplingPlannerConfig`).
+    max_score_calls, prior_margin: the sampling planner's settings (see `SamplingPlannerConfig`).
     denoise_steps:   world-model sampling steps per imagined chunk.
     success_weight:  score = sum of predicted rewards + success_weight * max predicted success.
     use_memory:      write each completed real chunk into a Temp-LoRA fast memory.
@@ -61,6 +61,7 @@ class SFPlannerConfig:
     max_std: float = 1.0
     prior_fraction: float = 0.0
     max_score_calls: int | None = None
+    prior_margin: float | None = None
     denoise_steps: int = 1
     success_weight: float = 1.0
     use_memory: bool = True
@@ -112,12 +113,13 @@ class SFPlanner:
             action_dim=wm.action_dim,
             **{name: getattr(self.config, name) for name in (
                 "samples", "iterations", "elites", "temperature", "init_std", "min_std", "max_std",
-                "prior_fraction", "max_score_calls")},
+                "prior_fraction", "max_score_calls", "prior_margin")},
         )
         self.planner = make_planner(self.config.planner, planner_config)
         self.memory = FastMemory(world_model, self.config.memory, seed=self.config.seed) if self.config.use_memory else None
         self._generator = torch.Generator().manual_seed(self.config.seed)
         self.plan_seconds: list[float] = []
+        self.plan_stats: list[PlanStats] = []
         self._latents: list[torch.Tensor] = []
         self._queue: list[np.ndarray] = []
         self._first_frame_given = False
@@ -269,5 +271,6 @@ class SFPlanner:
         self._queue = [action for action in plan[: self.replan_every].numpy().astype(np.float32)]
         self.last_imagined = self.world_model.imagine_latents(context, plan[None, : wm.steps_per_chunk], steps=self.config.denoise_steps)
         self.plan_seconds.append(time.perf_counter() - start)
+        self.plan_stats.append(self.planner.last_stats)
         torch.set_num_threads(threads)
 

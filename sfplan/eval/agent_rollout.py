@@ -13,12 +13,14 @@ from ..agent import SFPlanner
 
 @dataclass
 class EpisodeRecord:
-    """One evaluated episode: outcome, planning time per replan, and videos (T, H, W, 3) uint8."""
+    """One evaluated episode: outcome, planning time per replan, the share of replans that kept
+    the proposal policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8."""
 
     seed: int
     success: bool
     steps: int
     plan_seconds: list[float]
+    kept_prior_fraction: float
     real_frames: np.ndarray
     imagined_frames: np.ndarray = field(repr=False)
 
@@ -50,4 +52,6 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecor
         success |= bool(info["success"])
         done = terminated or truncated
         steps += 1
-    return EpisodeRecord(seed, success, steps, agent.plan_seconds[first_replan:], np.stack(real), np.stack(imagined))
+    kept = [stats.kept_prior for stats in agent.plan_stats[first_replan:]]
+    return EpisodeRecord(seed, success, steps, agent.plan_seconds[first_replan:], float(np.mean(kept)),
+                         np.stack(real), np.stack(imagined))

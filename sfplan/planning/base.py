@@ -31,6 +31,7 @@ class PlanStats:
     best_score:     score of the returned sequence.
     best_iteration: iteration (0-based) whose candidates held the returned sequence; 0 with
                     a warm start means later iterations found nothing better.
+    kept_prior:     the prior's own plan was returned because nothing beat it by `prior_margin`.
     """
 
     score_calls: int
@@ -38,6 +39,7 @@ class PlanStats:
     candidates: int
     best_score: float
     best_iteration: int
+    kept_prior: bool = False
 
 
 @runtime_checkable

@@ -39,6 +39,11 @@ class SamplingPlannerConfig:
                      mean keeps its slot).
     max_score_calls: hard cap on score calls (world-model rollouts) per plan; iterations stop
                      when it is spent. None: `iterations` alone decides.
+    prior_margin:    with a prior, return the prior's first proposal of the first iteration (a
+                     policy's own plan, e.g. `BCPolicy.propose`) unless the best candidate
+                     scores at least this much higher; None returns the best candidate. An
+                     imperfect world model's small predicted gains are mostly its errors: the
+                     margin makes the planner overrule a good policy only when it is confident.
     """
 
     horizon: int
@@ -55,6 +60,7 @@ class SamplingPlannerConfig:
     warm_start: bool = True
     prior_fraction: float = 0.0
     max_score_calls: int | None = None
+    prior_margin: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("horizon", "action_dim", "iterations"):
@@ -83,6 +89,8 @@ class SamplingPlannerConfig:
                 f"prior_fraction={self.prior_fraction} of samples={self.samples} rounds to 0 prior candidates; "
                 f"raise it to >= {1 / self.samples:.3g} or set it to 0"
             )
+        if self.prior_margin is not None and (self.prior_fraction == 0 or self.prior_margin < 0):
+            raise ValueError(f"prior_margin={self.prior_margin} needs prior_fraction > 0 and a margin >= 0 (score units)")
         if self.max_score_calls is not None and self.max_score_calls < 1:
             raise ValueError(
                 f"max_score_calls must be >= 1 (each iteration costs one score call) or None for no cap, "
@@ -164,12 +172,17 @@ class SamplingPlanner(ABC):
         for iteration in range(iterations):
             candidates = self._candidates(mean, std, prior, generator)
             scores = self._score(score, candidates)
+            if iteration == 0 and prior is not None:
+                prior_plan, prior_score = candidates[1], float(scores[1])  # slot 0 is the mean
             top = int(scores.argmax())
             if scores[top] > best_score:
                 best, best_score, best_iteration = candidates[top], float(scores[top]), iteration
             mean, std = self._refit(candidates, scores)
             std = std.clamp(config.min_std, config.max_std)
-        self.last_stats = PlanStats(iterations, iterations, iterations * config.samples, best_score, best_iteration)
+        kept_prior = config.prior_margin is not None and best_score < prior_score + config.prior_margin
+        if kept_prior:
+            best, best_score, best_iteration = prior_plan, prior_score, 0
+        self.last_stats = PlanStats(iterations, iterations, iterations * config.samples, best_score, best_iteration, kept_prior)
         if config.warm_start:
             self._warm = (best.clone(), std)
         return best.clone()

@@ -87,6 +87,25 @@ def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
     assert (tmp_path / "out" / "episode_1000.mp4").stat().st_size > 0
 
 
+def test_export_agent_writes_a_half_precision_checkpoint_with_its_prior(tmp_path):
+    import torch
+
+    from sfplan import SFPlanner
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+
+    save_tiny_agent(tmp_path / "run")
+    BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2)).save_pretrained(tmp_path / "bc")
+    result = run("export_agent.py", "--run", str(tmp_path / "run"), "--bc", str(tmp_path / "bc"), "--out", str(tmp_path / "ckpt"),
+                 "--set", "samples=4", "elites=2", "prior_fraction=0.5", "planner=cem", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    agent = SFPlanner.from_pretrained(tmp_path / "ckpt")
+    assert agent.config.planner == "cem" and agent.config.samples == 4 and agent.proposals is not None
+    assert all(p.dtype == torch.float32 for p in agent.world_model.parameters())
+    full = (tmp_path / "run" / "world_model" / "model.safetensors").stat().st_size
+    assert (tmp_path / "ckpt" / "world_model" / "model.safetensors").stat().st_size < 0.6 * full
+    assert "export_agent.py" in (tmp_path / "ckpt" / "COMMANDS.md").read_text()
+
+
 def test_plan_without_a_checkpoint_says_how_to_get_one(tmp_path):
     result = run("plan.py", "env=pointmass-push", f"checkpoint={tmp_path / 'missing'}", cwd=tmp_path)
     assert result.returncode != 0 and "train_world_model.py" in result.stderr

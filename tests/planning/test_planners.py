@@ -164,6 +164,28 @@ def test_a_prior_that_proposes_the_optimum_is_used(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_prior_margin_keeps_the_priors_plan_unless_clearly_beaten(name):
+    target = random_target()
+    prior_plan = target + 0.3  # scores -H*A*0.09 = -0.9; the optimum found scores ~0
+
+    def prior(n: int) -> torch.Tensor:
+        return prior_plan.expand(n, H, A).clone()
+
+    def planned(margin):
+        planner = make_planner(name, config(iterations=3, prior_fraction=0.25, prior_margin=margin))
+        return planner.plan(quadratic(target), seeded(), prior=prior), planner.last_stats
+
+    plan, stats = planned(2.0)
+    clipped = prior_plan.clamp(-1.0, 1.0)
+    assert torch.equal(plan, clipped) and stats.kept_prior
+    assert stats.best_score == pytest.approx(quadratic(target)(clipped[None]).item(), rel=1e-4)
+    plan, stats = planned(0.1)
+    assert not stats.kept_prior and stats.best_score > quadratic(target)(clipped[None]).item() + 0.1
+    with pytest.raises(ValueError, match="prior_margin"):
+        config(prior_margin=1.0)  # no prior
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_prior_and_prior_fraction_must_come_together(name):
     score = quadratic(random_target())
     with pytest.raises(ValueError, match="pass plan.*prior=.*prior_fraction > 0"):

@@ -1,0 +1,66 @@
+"""Assemble an SFPlanner checkpoint from a world-model training run and a BC policy.
+
+    python experiments/export_agent.py --run runs/lift-wm --bc runs/lift-bc \
+        --out checkpoints/robosuite-lift --set samples=16 prior_fraction=0.5
+Writes world_model/, reward_model/, proposal_policy/ and sfplanner.json (atomically), in
+float16 unless --float32 (half the size; loading converts back to float32), and a COMMANDS.md
+recording this command. `--set` overrides SFPlannerConfig fields (values parsed as JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from sfplan import SFPlanner, SFPlannerConfig
+from sfplan.policies import BCPolicy
+from sfplan.world_model import RewardModel, VideoWorldModel
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """["samples=16", "planner=cem"] -> {"samples": 16, "planner": "cem"}."""
+    overrides = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise SystemExit(f"--set takes key=value pairs, got {pair!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, type=Path, help="training run with world_model/ and reward_model/")
+    parser.add_argument("--bc", type=Path, help="BC policy checkpoint: the planner's proposal prior")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="SFPlannerConfig overrides")
+    parser.add_argument("--float32", action="store_true", help="keep float32 weights")
+    parser.add_argument("--notes", type=Path, help="markdown file with the commands that trained the inputs, copied into COMMANDS.md")
+    args = parser.parse_args()
+    overrides = parse_overrides(args.set)
+    proposals = BCPolicy.from_pretrained(args.bc) if args.bc else None
+    if proposals is None:
+        overrides["prior_fraction"] = 0.0
+    config = SFPlannerConfig.from_dict(overrides)
+    world_model = VideoWorldModel.from_pretrained(args.run / "world_model")
+    reward_model = RewardModel.from_pretrained(args.run / "reward_model")
+    if not args.float32:
+        for module in (world_model, reward_model, proposals):
+            if module is not None:
+                module.half()
+    SFPlanner(world_model, reward_model, config, proposals=proposals).save(args.out)
+    command = " ".join(shlex.quote(arg) for arg in ["python", *sys.argv])
+    notes = args.notes.read_text() if args.notes else ""
+    (args.out / "COMMANDS.md").write_text(f"# How this checkpoint was made\n\n{notes}\nExported with:\n\n    {command}\n")
+    size = sum(path.stat().st_size for path in args.out.rglob("*") if path.is_file()) / 2**20
+    print(f"wrote {args.out} ({size:.1f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
