@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 install: system-packages $(VENV)/.installed
 
 demo: install
-	$(PYTHON) experiments/collect.py env=robosuite-lift episodes=4 output=data/demo-lift.h5
+	$(PYTHON) experiments/plan.py env=robosuite-lift
 
 test: install
 	$(PYTHON) -m pytest -q

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import hydra
@@ -21,7 +22,8 @@ from sfplan.eval.agent_rollout import run_agent_episode
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="plan")
 def main(cfg: DictConfig) -> None:
-    agent = SFPlanner.from_pretrained(cfg.checkpoint, **OmegaConf.to_container(cfg.agent))
+    overrides = {key: value for key, value in OmegaConf.to_container(cfg.agent).items() if value is not None}
+    agent = SFPlanner.from_pretrained(cfg.checkpoint, **overrides)
     env = make(cfg.env.name, max_episode_steps=cfg.env.max_episode_steps, **OmegaConf.to_container(cfg.env.kwargs))
     agent.check_env(env)
     output = Path(cfg.output)
@@ -37,6 +39,7 @@ def main(cfg: DictConfig) -> None:
     summary = {
         "env": cfg.env.name,
         "checkpoint": str(cfg.checkpoint),
+        "agent": asdict(agent.config),
         "episodes": len(records),
         "success_rate": float(np.mean([record.success for record in records])),
         "median_plan_seconds": float(np.median(plan_seconds)),

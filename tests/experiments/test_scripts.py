@@ -80,9 +80,11 @@ def save_tiny_agent(directory):
 def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
     save_tiny_agent(tmp_path / "checkpoint")
     result = run("plan.py", "env=pointmass-push", "env.kwargs.image_size=16", "env.max_episode_steps=6", "episodes=2",
-                 f"checkpoint={tmp_path / 'checkpoint'}", f"output={tmp_path / 'out'}", "progress=false", cwd=tmp_path)
+                 f"checkpoint={tmp_path / 'checkpoint'}", f"output={tmp_path / 'out'}", "progress=false", "agent.samples=3",
+                 "agent.use_memory=false", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["agent"]["samples"] == 3 and summary["agent"]["use_memory"] is False
     assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0 and summary["median_plan_seconds"] > 0
     assert (tmp_path / "out" / "episode_1000.mp4").stat().st_size > 0
 
