@@ -3,7 +3,9 @@
     python experiments/eval_fast_memory.py --run runs/lift-diffusion --long-dataset data/robosuite-lift-long.h5
 Online adaptation (base vs base + memory of the real chunks so far), out-and-back rollouts
 (scene cuts, revisit consistency), the paper's ablations (local window vs whole history,
-chunk vs single frame) and the cost per chunk.
+chunk vs single frame) and the cost per chunk. `--sweep lr=0.01 "lr=0.01,steps_per_chunk=3"`
+adds one row per setting (changes to the main memory config): late-chunk PSNR with the paper's
+local window, revisit consistency and time per chunk.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from sfplan.config_io import config_from_dict  # noqa: E402
 from sfplan.data import load_episodes  # noqa: E402
 from sfplan.eval import write_results  # noqa: E402
 from sfplan.eval.fast_memory_eval import (  # noqa: E402
@@ -33,8 +36,23 @@ from sfplan.eval.fast_memory_eval import (  # noqa: E402
 )
 from sfplan.fast import FastMemory, FastMemoryConfig  # noqa: E402
 from sfplan.training import load_run  # noqa: E402
+from sfplan.world_model import VideoWorldModel  # noqa: E402
 
 WINDOWS = {"local window (paper)": local_window, "whole history": whole_history, "single frame": single_frame}
+
+
+def parse_setting(text: str) -> dict[str, object]:
+    """"lr=0.01,steps_per_chunk=3" -> {"lr": 0.01, "steps_per_chunk": 3} (JSON values, else strings)."""
+    setting = {}
+    for pair in text.split(","):
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise SystemExit(f"--sweep settings are key=value[,key=value], got {text!r}")
+        try:
+            setting[key] = json.loads(value)
+        except json.JSONDecodeError:
+            setting[key] = value
+    return setting
 
 
 def main() -> None:
@@ -48,9 +66,12 @@ def main() -> None:
     parser.add_argument("--steps-per-chunk", type=int, default=1)
     parser.add_argument("--layers", default="temporal_attention")
     parser.add_argument("--window-mode", default="whole", choices=["whole", "masked"])
+    parser.add_argument("--sweep", nargs="*", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                        help="further FastMemoryConfig settings to compare, each a row of the sweep table")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
+    sweep = [parse_setting(text) for text in args.sweep]
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # LoRA A matrices are drawn from torch's global generator at every reset
 
@@ -94,6 +115,19 @@ def main() -> None:
         "fast_memory": asdict(memory_config),
         "held_out_episodes": len(held_out),
     }
+    sweep_rows = []
+    for setting in sweep:
+        torch.manual_seed(0)
+        fresh = VideoWorldModel.from_pretrained(args.run / "world_model")
+        setting_config = config_from_dict(FastMemoryConfig, {**asdict(memory_config), **setting}, "fast memory --sweep")
+        setting_memory = FastMemory(fresh, setting_config)
+        runs = [online_adaptation(fresh, setting_memory, episode, local_window) for episode in held_out]
+        revisit = revisit_rollout(fresh, setting_memory, first, actions)
+        row = {"setting": setting, "psnr_late_memory": float(np.mean([c["memory"] for c in runs], axis=0)[late].mean()),
+               "revisit_memory": revisit["revisit"], "seconds_per_chunk_memory": revisit["seconds_per_chunk"]}
+        sweep_rows.append(row)
+        print(json.dumps(row), flush=True)
+    results["sweep"] = sweep_rows
     args.out.mkdir(parents=True, exist_ok=True)
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.plot(base_curve, label="base")
@@ -105,6 +139,8 @@ def main() -> None:
         ["base (no memory)", results["psnr_late_base"], results["revisit_base"], results["scene_cuts_base"], results["seconds_per_chunk_base"]],
         *[[f"memory, {name}", value, "-", "-", "-"] for name, value in results["ablation_psnr_late_memory"].items()],
         ["memory (paper rule), out-and-back", "-", results["revisit_memory"], results["scene_cuts_memory"], results["seconds_per_chunk_memory"]],
+        *[[f"sweep: {', '.join(f'{k}={v}' for k, v in row['setting'].items())}", row["psnr_late_memory"], row["revisit_memory"], "-",
+           row["seconds_per_chunk_memory"]] for row in sweep_rows],
     ]
     write_results(args.out, "fast_memory", results, ["model", "late-chunk PSNR dB", "revisit consistency", "scene cuts", "s per chunk"], rows,
                   notes=f"Fast memory {asdict(memory_config)}. Late chunks: second half of each held-out episode. Plot: results/fast_memory.png.")

@@ -62,11 +62,12 @@ def main() -> None:
     repeat = repeat_last_metrics(windows)
     rows = [["repeat last context frame", "-", repeat["psnr"], repeat["psnr_changed"], repeat["ssim"], "-"]]
     by_steps = {}
+    train_steps = training_summary(args.run).get("train_steps")
     for steps in args.steps:
         metrics = next_chunk_metrics(model, windows, steps)
         metrics["frames_per_s_batch32"] = imagined_frames_per_second(model, steps)
         by_steps[steps] = metrics
-        rows.append([f"world model ({model.config.objective})", steps, metrics["psnr"], metrics["psnr_changed"],
+        rows.append([f"world model ({model.config.objective}), {train_steps} steps", steps, metrics["psnr"], metrics["psnr_changed"],
                      metrics["ssim"], metrics["frames_per_s_batch32"]])
     best_steps = max(by_steps, key=lambda s: by_steps[s]["psnr"])
     shuffled = next_chunk_metrics(model, windows, best_steps, shuffle_actions=True)
@@ -90,8 +91,12 @@ def main() -> None:
         metrics = next_chunk_metrics(deterministic, windows, 1)
         results["psnr_deterministic"] = metrics["psnr"]
         results["psnr_changed_deterministic"] = metrics["psnr_changed"]
-        rows.append(["same UNet, deterministic (MSE)", 1, metrics["psnr"], metrics["psnr_changed"], metrics["ssim"],
-                     imagined_frames_per_second(deterministic, 1)])
+        results["deterministic_train_steps"] = training_summary(args.deterministic_run).get("train_steps")
+        results["deterministic_same_codec"] = deterministic.config.codec == model.config.codec
+        label = f"same UNet, deterministic (MSE), {results['deterministic_train_steps']} steps"
+        if not results["deterministic_same_codec"]:
+            label += ", its own codec"
+        rows.append([label, 1, metrics["psnr"], metrics["psnr_changed"], metrics["ssim"], imagined_frames_per_second(deterministic, 1)])
     if args.long_dataset:
         long_episodes = load_episodes(args.long_dataset, image_size=model.config.codec.image_size)[: args.rollouts]
         rollouts = [long_rollout(model, episode, args.rollout_frames, best_steps) for episode in long_episodes]

@@ -134,3 +134,21 @@ def test_saved_proposal_policy_is_loaded_with_the_checkpoint(tmp_path, push_env)
     observation, _ = push_env.reset(seed=0)
     np.testing.assert_array_equal(loaded.proposals.predict_chunk(observation), proposals.predict_chunk(observation))
     assert SFPlanner.from_pretrained(tmp_path / "agent", prior_fraction=0.0).proposals is None
+
+
+def test_shipped_lift_checkpoint_loads_and_acts_in_its_env():
+    """The README's main job runs this checkpoint: it must load, match the env and act."""
+    from pathlib import Path
+
+    checkpoint = Path(__file__).resolve().parents[1] / "checkpoints" / "robosuite-lift"
+    agent = SFPlanner.from_pretrained(checkpoint, threads=1, samples=4)
+    assert agent.proposals is not None and agent.config.prior_margin is not None
+    env = envs.make("robosuite-lift")
+    try:
+        agent.check_env(env)
+        observation, _ = env.reset(seed=0)
+        agent.reset(observation)
+        action = agent.act(observation)
+        assert action.shape == (7,) and np.all(np.abs(action) <= 1) and len(agent.plan_seconds) == 1
+    finally:
+        env.close()

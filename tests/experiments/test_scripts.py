@@ -55,9 +55,11 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert "eval_world_model.py" in (tmp_path / "results" / "world_model.md").read_text()
 
     result = run("eval_fast_memory.py", "--run", str(run_dir), "--long-dataset", str(push_dataset), "--episodes", "1",
-                 "--revisit-frames", "8", "--threads", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
+                 "--revisit-frames", "8", "--threads", "1", "--out", str(tmp_path / "results"), "--sweep", "lr=0.01,steps_per_chunk=2",
+                 cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results" / "fast_memory.json").read_text())
+    assert results["sweep"][0]["setting"] == {"lr": 0.01, "steps_per_chunk": 2}
     for key in ("psnr_late_base", "psnr_late_memory", "revisit_base", "revisit_memory", "scene_cuts_base",
                 "scene_cuts_memory", "time_overhead"):
         assert key in results
