@@ -141,7 +141,7 @@ def test_shipped_lift_checkpoint_loads_and_acts_in_its_env():
     from pathlib import Path
 
     checkpoint = Path(__file__).resolve().parents[1] / "checkpoints" / "robosuite-lift"
-    agent = SFPlanner.from_pretrained(checkpoint, threads=1, samples=4)
+    agent = SFPlanner.from_pretrained(checkpoint, threads=1, samples=8)
     assert agent.proposals is not None and agent.config.prior_margin is not None
     env = envs.make("robosuite-lift")
     try:
