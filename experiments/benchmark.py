@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ import torch
 from sfplan import SFPlanner
 from sfplan.envs import make
 from sfplan.eval import write_results
+from sfplan.eval.report import command_line
 from sfplan.eval.benchmark import SB3Policy, evaluate_agent_success, evaluate_policy_success, peak_memory_mb
 from sfplan.policies import BCPolicy, make_policy
 
@@ -73,7 +72,7 @@ def main() -> None:
             env, make_policy("expert", args.env, env, noise=0.1, explore_prob=0.0), seeds, name="expert")
     env.close()
 
-    command = " ".join(shlex.quote(arg) for arg in ["python", *sys.argv])
+    command = command_line()
     json_path = args.out / "benchmark.json"
     previous = json.loads(json_path.read_text()) if args.update and json_path.exists() else {}
     if previous and previous.get("seeds") != [seeds.start, seeds.stop - 1]:

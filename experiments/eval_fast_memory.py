@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from sfplan.config_io import config_from_dict  # noqa: E402
+from sfplan.config_io import config_from_dict, parse_key_values  # noqa: E402
 from sfplan.data import load_episodes  # noqa: E402
 from sfplan.eval import write_results  # noqa: E402
 from sfplan.eval.fast_memory_eval import (  # noqa: E402
@@ -41,20 +41,6 @@ from sfplan.world_model import VideoWorldModel  # noqa: E402
 WINDOWS = {"local window (paper)": local_window, "whole history": whole_history, "single frame": single_frame}
 
 
-def parse_setting(text: str) -> dict[str, object]:
-    """"lr=0.01,steps_per_chunk=3" -> {"lr": 0.01, "steps_per_chunk": 3} (JSON values, else strings)."""
-    setting = {}
-    for pair in text.split(","):
-        key, separator, value = pair.partition("=")
-        if not separator:
-            raise SystemExit(f"--sweep settings are key=value[,key=value], got {text!r}")
-        try:
-            setting[key] = json.loads(value)
-        except json.JSONDecodeError:
-            setting[key] = value
-    return setting
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, type=Path, help="training output directory (world_model/, train_config.json)")
@@ -71,7 +57,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
-    sweep = [parse_setting(text) for text in args.sweep]
+    try:
+        sweep = [parse_key_values(text.split(",")) for text in args.sweep]
+    except ValueError as error:
+        parser.error(f"--sweep settings are key=value[,key=value]: {error}")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # LoRA A matrices are drawn from torch's global generator at every reset
 

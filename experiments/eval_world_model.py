@@ -62,7 +62,8 @@ def main() -> None:
     repeat = repeat_last_metrics(windows)
     rows = [["repeat last context frame", "-", repeat["psnr"], repeat["psnr_changed"], repeat["ssim"], "-"]]
     by_steps = {}
-    train_steps = training_summary(args.run).get("train_steps")
+    summary = training_summary(args.run)
+    train_steps = summary.get("train_steps")
     for steps in args.steps:
         metrics = next_chunk_metrics(model, windows, steps)
         metrics["frames_per_s_batch32"] = imagined_frames_per_second(model, steps)
@@ -84,7 +85,7 @@ def main() -> None:
         "frames_per_s_batch32": by_steps[best_steps]["frames_per_s_batch32"],
         "steps_table": {str(s): m for s, m in by_steps.items()},
         "held_out_windows": len(windows["actions"]),
-        **training_summary(args.run),
+        **summary,
     }
     if args.deterministic_run:
         deterministic = VideoWorldModel.from_pretrained(args.deterministic_run / "world_model")

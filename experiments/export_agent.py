@@ -10,28 +10,13 @@ recording this command. `--set` overrides SFPlannerConfig fields (values parsed 
 from __future__ import annotations
 
 import argparse
-import json
-import shlex
-import sys
 from pathlib import Path
 
 from sfplan import SFPlanner, SFPlannerConfig
+from sfplan.config_io import parse_key_values
+from sfplan.eval.report import command_line
 from sfplan.policies import BCPolicy
 from sfplan.world_model import RewardModel, VideoWorldModel
-
-
-def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """["samples=16", "planner=cem"] -> {"samples": 16, "planner": "cem"}."""
-    overrides = {}
-    for pair in pairs:
-        key, separator, value = pair.partition("=")
-        if not separator:
-            raise SystemExit(f"--set takes key=value pairs, got {pair!r}")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return overrides
 
 
 def main() -> None:
@@ -43,7 +28,10 @@ def main() -> None:
     parser.add_argument("--float32", action="store_true", help="keep float32 weights")
     parser.add_argument("--notes", type=Path, help="markdown file with the commands that trained the inputs, copied into COMMANDS.md")
     args = parser.parse_args()
-    overrides = parse_overrides(args.set)
+    try:
+        overrides = parse_key_values(args.set)
+    except ValueError as error:
+        parser.error(f"--set takes key=value pairs: {error}")
     proposals = BCPolicy.from_pretrained(args.bc) if args.bc else None
     if proposals is None:
         overrides["prior_fraction"] = 0.0
@@ -55,7 +43,7 @@ def main() -> None:
             if module is not None:
                 module.half()
     SFPlanner(world_model, reward_model, config, proposals=proposals).save(args.out)
-    command = " ".join(shlex.quote(arg) for arg in ["python", *sys.argv])
+    command = command_line()
     notes = args.notes.read_text() if args.notes else ""
     (args.out / "COMMANDS.md").write_text(f"# How this checkpoint was made\n\n{notes}\nExported with:\n\n    {command}\n")
     size = sum(path.stat().st_size for path in args.out.rglob("*") if path.is_file()) / 2**20

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -15,3 +17,18 @@ def config_from_dict(cls: type[ConfigT], values: dict[str, Any], label: str) -> 
     if unknown:
         raise ValueError(f"unknown {label} config keys {unknown}; known: {sorted(known)}")
     return cls(**values)
+
+
+def parse_key_values(pairs: Iterable[str]) -> dict[str, Any]:
+    """["samples=16", "planner=cem"] -> {"samples": 16, "planner": "cem"}: values parsed as JSON,
+    else kept as strings. A pair without "=" raises a ValueError naming it."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator:
+            raise ValueError(f"expected key=value, got {pair!r}")
+        try:
+            values[key] = json.loads(value)
+        except json.JSONDecodeError:
+            values[key] = value
+    return values

@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 
+def command_line() -> str:
+    """This process's command line, shell-quoted, as a person would type it again."""
+    return " ".join(shlex.quote(arg) for arg in [Path(sys.executable).name, *sys.argv])
+
+
 def machine_description() -> str:
     """A one-line description of this machine: CPU count and model, Python, OS."""
     cpu = platform.processor() or platform.machine()
@@ -39,7 +44,7 @@ def write_results(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    command = command or " ".join(shlex.quote(arg) for arg in [Path(sys.executable).name, *sys.argv])
+    command = command or command_line()
     json_path, markdown_path = directory / f"{name}.json", directory / f"{name}.md"
     json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
