@@ -25,6 +25,11 @@ class TrainConfig:
     seed:                 seeds weights, noise and batch order.
     threads:              torch.set_num_threads.
     resume:               continue from `output/training_state` when it exists.
+    init_from:            a directory holding `world_model/` (and optionally `reward_model/`), e.g.
+                          a shipped checkpoint or another run: a fresh run starts from its weights,
+                          codec included (no autoencoder training), instead of from scratch. The
+                          architecture must match; training-only fields (noise levels, action
+                          dropout, denoising steps, objective) may differ. Unused when resuming.
     """
 
     dataset: str
@@ -46,3 +51,4 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     resume: bool = True
+    init_from: str | None = None

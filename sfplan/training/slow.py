@@ -17,7 +17,7 @@ from accelerate.utils import ProjectConfiguration
 from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
-from ..checkpoint import load_weights, read_config, replace_directory, save_pretrained
+from ..checkpoint import CheckpointError, load_weights, read_config, replace_directory, save_pretrained
 from ..data import ChunkDataset, ChunkSpec, Episode, load_episodes
 from ..eval.video_metrics import psnr
 from ..world_model import FrameAutoencoder, RewardModel, RewardModelConfig, VideoWorldModel, WorldModelConfig
@@ -25,6 +25,36 @@ from .config import TrainConfig
 
 STATE_DIR = "training_state"
 AUTOENCODER_STATE = "training_steps.json"
+# World-model config fields that only change how the weights are trained or sampled, not their shapes.
+TRAINING_ONLY_FIELDS = frozenset(
+    {"action_dropout", "objective", "sigma_min", "sigma_max", "train_sigma_mean", "train_sigma_std", "denoise_steps"}
+)
+
+
+def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory: str | Path) -> None:
+    """Copy the weights of the run or checkpoint in `directory` (its `world_model/`, codec and latent
+    statistics included, and `reward_model/` when present) into the given models.
+
+    Raises a CheckpointError naming the fields when the architectures differ; the training-only
+    fields (`TRAINING_ONLY_FIELDS`) may differ, which is what fine-tuning changes.
+    """
+    directory = Path(directory)
+    source = VideoWorldModel.from_pretrained(directory / "world_model")
+    ours, theirs = model.config.to_dict(), source.config.to_dict()
+    differing = [key for key in ours if key not in TRAINING_ONLY_FIELDS | {"codec"} and ours[key] != theirs[key]]
+    differing += [
+        f"codec.{key}" for key in ours["codec"]
+        if key not in ("latent_mean", "latent_std") and ours["codec"][key] != theirs["codec"][key]
+    ]
+    if differing:
+        raise CheckpointError(
+            f"cannot start from {directory}: its world model differs in {', '.join(differing)}; "
+            "use the world_model config it was trained with"
+        )
+    model.load_state_dict(source.state_dict())
+    model.codec.set_latent_statistics(source.codec.latent_mean.flatten(), source.codec.latent_std.flatten())
+    if (directory / "reward_model").is_dir():
+        load_weights(reward_model, directory / "reward_model")
 
 
 def split_episodes(episodes: Sequence[Episode], holdout: int) -> tuple[list[Episode], list[Episode]]:
@@ -138,9 +168,20 @@ class SlowTrainer:
         codec.requires_grad_(False)
         codec.eval()
 
+    def start_from(self, directory: str | Path) -> None:
+        """Take the weights of `directory` (see `initialise_from`) and make its codec this run's
+        `output/autoencoder`, counted as `autoencoder_steps` trained steps."""
+        initialise_from(self.model, self.reward_model, directory)
+        codec = self.model.codec
+        state = {"steps": self.train_config.autoencoder_steps, "initialised_from": str(directory)}
+        save_pretrained(codec, asdict(codec.config), self.output / "autoencoder", extra_json={AUTOENCODER_STATE: state})
+
     def run(self) -> dict[str, float]:
         """Run both stages to `steps`; returns the last held-out metrics."""
         config = self.train_config
+        resuming = config.resume and (self.output / STATE_DIR / "sfplan_state.pt").exists()
+        if config.init_from is not None and not resuming:
+            self.start_from(config.init_from)
         self.prepare_codec()
         if config.steps == 0:  # autoencoder only
             return {}

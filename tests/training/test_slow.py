@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from helpers import make_episode, tiny_world_model_config
+from sfplan.checkpoint import CheckpointError
 from sfplan.data import DatasetError, EpisodeWriter
 from sfplan.training import TrainConfig, train_slow
 from sfplan.training.slow import STATE_DIR
@@ -60,3 +61,28 @@ def test_dataset_with_another_image_size_is_refused(dataset, tmp_path):
 def test_action_dim_mismatch_is_refused(dataset, tmp_path):
     with pytest.raises(ValueError, match="dataset actions have 2 dims but world_model.action_dim=7"):
         train_slow(tiny_world_model_config(action_dim=7), train_config(dataset, tmp_path / "run", steps=1), progress=False)
+
+
+def test_a_run_can_start_from_another_runs_weights(dataset, tmp_path):
+    source = tmp_path / "source"
+    train_slow(tiny_world_model_config(), train_config(dataset, source, steps=2), progress=False)
+    config = train_config(dataset, tmp_path / "finetune", steps=1)
+    config.init_from, config.lr, config.autoencoder_steps = str(source), 0.0, 50
+    fine_tuning = tiny_world_model_config(train_sigma_mean=1.2, action_dropout=0.0)  # training-only fields may differ
+    train_slow(fine_tuning, config, progress=False)
+
+    expected = VideoWorldModel.from_pretrained(source / "world_model")
+    started = VideoWorldModel.from_pretrained(tmp_path / "finetune" / "world_model")
+    assert started.config.codec.latent_std == expected.config.codec.latent_std
+    for name, tensor in expected.state_dict().items():
+        torch.testing.assert_close(started.state_dict()[name], tensor, msg=name)
+    assert logged_steps(tmp_path / "finetune", "autoencoder") == [], "the codec comes from the source, untrained"
+
+
+def test_starting_from_a_different_architecture_is_refused(dataset, tmp_path):
+    source = tmp_path / "source"
+    train_slow(tiny_world_model_config(), train_config(dataset, source, steps=1), progress=False)
+    config = train_config(dataset, tmp_path / "other", steps=1)
+    config.init_from = str(source)
+    with pytest.raises(CheckpointError, match="differs in block_channels"):
+        train_slow(tiny_world_model_config(block_channels=(16, 32)), config, progress=False)
