@@ -1,10 +1,12 @@
 """Success-rate benchmark on fixed seeds; writes results/benchmark.{json,md}.
 
     python experiments/benchmark.py --env robosuite-lift --checkpoint checkpoints/robosuite-lift \
-        --bc runs/lift-bc --sb3 runs/lift-sac/model.zip --sb3-steps 45000 --episodes 50
+        --sb3 runs/lift-sac/model.zip --sb3-steps 45000 --episodes 50
 Methods: SFPlanner (with the checkpoint's saved proposal policy, if any), SFPlanner without
-fast memory, the BC prior alone, a stable-baselines3 agent (trained by experiments/train_sb3.py
-on the stated number of real env steps), random, and the scripted expert as reference.
+fast memory, the BC prior alone (by default the checkpoint's own proposal policy with its
+weights as shipped, so planning is compared with exactly the policy it starts from), a
+stable-baselines3 agent (trained by experiments/train_sb3.py on the stated number of real env
+steps), random, and the scripted expert as reference.
 Methods whose inputs are not given are skipped; `--methods` picks a subset, and `--update`
 merges them into an existing results file (so one method can be re-run alone, or methods can
 run in parallel processes). Each method's entry records the command that produced it.
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from sfplan import SFPlanner
+from sfplan.agent import PROPOSAL_POLICY
 from sfplan.envs import make
 from sfplan.eval import write_results
 from sfplan.eval.report import command_line
@@ -37,7 +40,8 @@ def main() -> None:
     parser.add_argument("--max-episode-steps", type=int, help="time limit; default: the env's")
     parser.add_argument("--first-seed", type=int, default=10_000, help="seeds first-seed ... (never used for training data)")
     parser.add_argument("--checkpoint", type=Path, help="SFPlanner checkpoint directory")
-    parser.add_argument("--bc", type=Path, help="BC policy checkpoint directory (the 'BC prior alone' baseline)")
+    parser.add_argument("--bc", type=Path, help="BC policy checkpoint directory (the 'BC prior alone' baseline); "
+                        "default: the checkpoint's own proposal policy, the prior the planner starts from")
     parser.add_argument("--sb3", type=Path, help="stable-baselines3 SAC model .zip")
     parser.add_argument("--sb3-steps", type=int, help="real env steps the SB3 model was trained with (reported)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
@@ -58,8 +62,9 @@ def main() -> None:
                 agent = SFPlanner.from_pretrained(args.checkpoint, threads=args.threads, **overrides)
                 agent.check_env(env)
                 methods[name] = evaluate_agent_success(env, agent, seeds, name=name)
-    if args.bc and "bc" in wanted:
-        methods["BC prior alone"] = evaluate_policy_success(env, BCPolicy.from_pretrained(args.bc), seeds, name="BC")
+    bc = args.bc or (args.checkpoint / PROPOSAL_POLICY if args.checkpoint and (args.checkpoint / PROPOSAL_POLICY).is_dir() else None)
+    if bc and "bc" in wanted:
+        methods["BC prior alone"] = evaluate_policy_success(env, BCPolicy.from_pretrained(bc), seeds, name="BC")
     if args.sb3 and "sb3" in wanted:
         from stable_baselines3 import SAC
 
@@ -81,6 +86,7 @@ def main() -> None:
     for name, result in methods.items():
         entries[name] = {
             "success": result.success_rate, "episodes": len(result.successes), "successes": int(sum(result.successes)),
+            "failed_seeds": [seed for seed, solved in zip(seeds, result.successes) if not solved],
             "plan_s_per_step": float(np.median(result.plan_seconds_per_step)) if result.plan_seconds_per_step else None,
             "kept_prior_fraction": float(np.mean(result.kept_prior_fraction)) if result.kept_prior_fraction else None,
             "peak_memory_mb": peak_memory_mb(), "command": command,

@@ -56,6 +56,7 @@ def main() -> None:
                         help="further FastMemoryConfig settings to compare, each a row of the sweep table")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--name", default="fast_memory", help="results file names: <out>/<name>.{json,md,png}")
     args = parser.parse_args()
     try:
         sweep = [parse_key_values(text.split(",")) for text in args.sweep]
@@ -103,6 +104,7 @@ def main() -> None:
         "revisit_feature_extractor": "cosine similarity of the world model's own autoencoder latents",
         "fast_memory": asdict(memory_config),
         "held_out_episodes": len(held_out),
+        "env": run.train_config.env_name,
     }
     sweep_rows = []
     for setting in sweep:
@@ -123,7 +125,7 @@ def main() -> None:
     for name, runs in curves.items():
         axis.plot(np.mean([c["memory"] for c in runs], axis=0), label=f"memory: {name}")
     axis.set_xlabel("chunk k observed"), axis.set_ylabel("PSNR of chunk k+1 (dB)"), axis.legend(), figure.tight_layout()
-    figure.savefig(args.out / "fast_memory.png", dpi=120)
+    figure.savefig(args.out / f"{args.name}.png", dpi=120)
     rows = [
         ["base (no memory)", results["psnr_late_base"], results["revisit_base"], results["scene_cuts_base"], results["seconds_per_chunk_base"]],
         *[[f"memory, {name}", value, "-", "-", "-"] for name, value in results["ablation_psnr_late_memory"].items()],
@@ -131,8 +133,9 @@ def main() -> None:
         *[[f"sweep: {', '.join(f'{k}={v}' for k, v in row['setting'].items())}", row["psnr_late_memory"], row["revisit_memory"], "-",
            row["seconds_per_chunk_memory"]] for row in sweep_rows],
     ]
-    write_results(args.out, "fast_memory", results, ["model", "late-chunk PSNR dB", "revisit consistency", "scene cuts", "s per chunk"], rows,
-                  notes=f"Fast memory {asdict(memory_config)}. Late chunks: second half of each held-out episode. Plot: results/fast_memory.png.")
+    write_results(args.out, args.name, results, ["model", "late-chunk PSNR dB", "revisit consistency", "scene cuts", "s per chunk"], rows,
+                  notes=f"Fast memory {asdict(memory_config)}. Late chunks: second half of each held-out episode. "
+                        f"Plot: {args.out / args.name}.png.")
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, (list, dict))}, indent=2))
 
 

@@ -120,7 +120,10 @@ def benchmark(tmp_path, image_size, *args):
                  "--max-episode-steps", "6", "--threads", "1", "--out", str(tmp_path / "results"), *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results" / "benchmark.json").read_text())
-    assert all(0.0 <= m["success"] <= 1.0 and m["episodes"] == 2 for m in results["pointmass-push"].values())
+    for method in results["pointmass-push"].values():
+        assert 0.0 <= method["success"] <= 1.0 and method["episodes"] == 2
+        assert len(method["failed_seeds"]) == 2 - method["successes"]
+        assert set(method["failed_seeds"]) <= {10_000, 10_001}, "failed seeds are the benchmark's own seeds"
     return results
 
 
@@ -133,6 +136,18 @@ def test_benchmark_compares_planner_bc_random_and_expert(tmp_path):
     assert set(results["pointmass-push"]) == {"SFPlanner", "SFPlanner without fast memory", "BC prior alone", "random",
                                               "scripted expert (reference)"}
     assert results["plan_s_per_step"] > 0
+
+
+def test_benchmark_bc_baseline_defaults_to_the_checkpoints_own_prior(tmp_path):
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+
+    save_tiny_agent(tmp_path / "checkpoint")
+    results = benchmark(tmp_path, 16, "--checkpoint", str(tmp_path / "checkpoint"), "--methods", "bc")
+    assert results["pointmass-push"] == {}, "a checkpoint without a proposal policy has no BC baseline"
+    BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2)).save_pretrained(
+        tmp_path / "checkpoint" / "proposal_policy")
+    results = benchmark(tmp_path, 16, "--checkpoint", str(tmp_path / "checkpoint"), "--methods", "bc")
+    assert set(results["pointmass-push"]) == {"BC prior alone"}
 
 
 def test_benchmark_update_merges_methods_run_separately(tmp_path):
