@@ -26,10 +26,12 @@ class TrainConfig:
     threads:              torch.set_num_threads.
     resume:               continue from `output/training_state` when it exists.
     init_from:            a directory holding `world_model/` (and optionally `reward_model/`), e.g.
-                          a shipped checkpoint or another run: a fresh run starts from its weights,
-                          codec included (no autoencoder training), instead of from scratch. The
-                          architecture must match; training-only fields (noise levels, action
-                          dropout, denoising steps, objective) may differ. Unused when resuming.
+                          a shipped checkpoint or another run: a fresh run starts from its weights
+                          instead of from scratch, its codec counted as `autoencoder_steps` trained
+                          steps. To adapt that codec to new frames (another env), run once with
+                          steps=0, then with more `autoencoder_steps`. The architecture must match;
+                          training-only fields (noise levels, action dropout, denoising steps,
+                          objective) may differ. Unused when resuming.
     """
 
     dataset: str

@@ -169,9 +169,12 @@ class SlowTrainer:
         codec.eval()
 
     def start_from(self, directory: str | Path) -> None:
-        """Take the weights of `directory` (see `initialise_from`) and make its codec this run's
-        `output/autoencoder`, counted as `autoencoder_steps` trained steps."""
+        """Take the weights of `directory` (see `initialise_from`). Its codec becomes this run's
+        `output/autoencoder`, counted as `autoencoder_steps` trained steps, unless the run already
+        has one: a codec adapted to new frames (a later call with more `autoencoder_steps`) is kept."""
         initialise_from(self.model, self.reward_model, directory)
+        if (self.output / "autoencoder" / "config.json").exists():
+            return
         codec = self.model.codec
         state = {"steps": self.train_config.autoencoder_steps, "initialised_from": str(directory)}
         save_pretrained(codec, asdict(codec.config), self.output / "autoencoder", extra_json={AUTOENCODER_STATE: state})

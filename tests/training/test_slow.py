@@ -79,6 +79,20 @@ def test_a_run_can_start_from_another_runs_weights(dataset, tmp_path):
     assert logged_steps(tmp_path / "finetune", "autoencoder") == [], "the codec comes from the source, untrained"
 
 
+def test_a_started_run_can_adapt_the_source_codec_to_its_frames(dataset, tmp_path):
+    source, output = tmp_path / "source", tmp_path / "adapted"
+    train_slow(tiny_world_model_config(), train_config(dataset, source, steps=1), progress=False)
+    config = train_config(dataset, output, steps=0)
+    config.init_from = str(source)
+    train_slow(tiny_world_model_config(), config, progress=False)  # takes the source codec as 3 trained steps
+    config.autoencoder_steps, config.steps = 5, 1
+    train_slow(tiny_world_model_config(), config, progress=False)
+    assert logged_steps(output, "autoencoder") == [5], "2 more codec steps, continuing from the source codec"
+    adapted = VideoWorldModel.from_pretrained(output / "world_model").codec.state_dict()
+    original = VideoWorldModel.from_pretrained(source / "world_model").codec.state_dict()
+    assert any(not torch.equal(adapted[name], original[name]) for name in original)
+
+
 def test_starting_from_a_different_architecture_is_refused(dataset, tmp_path):
     source = tmp_path / "source"
     train_slow(tiny_world_model_config(), train_config(dataset, source, steps=1), progress=False)
