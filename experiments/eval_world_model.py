@@ -41,6 +41,13 @@ def training_summary(run: Path) -> dict[str, float]:
             "train_peak_rss_mb": max(float(row["train/max_rss_mb"]) for row in rows)}
 
 
+def steps_label(run: Path) -> str:
+    """'N steps' of the run's training log, and the weights it started from when it did not start from scratch."""
+    steps = training_summary(run).get("train_steps")
+    init_from = json.loads((run / "train_config.json").read_text()).get("init_from")
+    return f"{steps} steps" + (f" from the weights of {init_from}" if init_from else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, type=Path, help="training output directory of the diffusion model")
@@ -63,12 +70,11 @@ def main() -> None:
     rows = [["repeat last context frame", "-", repeat["psnr"], repeat["psnr_changed"], repeat["ssim"], "-"]]
     by_steps = {}
     summary = training_summary(args.run)
-    train_steps = summary.get("train_steps")
     for steps in args.steps:
         metrics = next_chunk_metrics(model, windows, steps)
         metrics["frames_per_s_batch32"] = imagined_frames_per_second(model, steps)
         by_steps[steps] = metrics
-        rows.append([f"world model ({model.config.objective}), {train_steps} steps", steps, metrics["psnr"], metrics["psnr_changed"],
+        rows.append([f"world model ({model.config.objective}), {steps_label(args.run)}", steps, metrics["psnr"], metrics["psnr_changed"],
                      metrics["ssim"], metrics["frames_per_s_batch32"]])
     best_steps = max(by_steps, key=lambda s: by_steps[s]["psnr"])
     shuffled = next_chunk_metrics(model, windows, best_steps, shuffle_actions=True)
@@ -85,6 +91,7 @@ def main() -> None:
         "frames_per_s_batch32": by_steps[best_steps]["frames_per_s_batch32"],
         "steps_table": {str(s): m for s, m in by_steps.items()},
         "held_out_windows": len(windows["actions"]),
+        "init_from": train_config.init_from,
         **summary,
     }
     if args.deterministic_run:
@@ -94,7 +101,7 @@ def main() -> None:
         results["psnr_changed_deterministic"] = metrics["psnr_changed"]
         results["deterministic_train_steps"] = training_summary(args.deterministic_run).get("train_steps")
         results["deterministic_same_codec"] = deterministic.config.codec == model.config.codec
-        label = f"same UNet, deterministic (MSE), {results['deterministic_train_steps']} steps"
+        label = f"same UNet, deterministic (MSE), {steps_label(args.deterministic_run)}"
         if not results["deterministic_same_codec"]:
             label += ", its own codec"
         rows.append([label, 1, metrics["psnr"], metrics["psnr_changed"], metrics["ssim"], imagined_frames_per_second(deterministic, 1)])
