@@ -27,13 +27,17 @@ from sfplan.eval.world_model_eval import (
     repeat_last_metrics,
 )
 from sfplan.training import load_run
+from sfplan.training.slow import saved_step
 from sfplan.world_model import VideoWorldModel
 
 
 def training_summary(run: Path) -> dict[str, float]:
-    """Steps, wall time and peak memory of the training run, from its log."""
+    """Steps, wall time and peak memory of the training run up to its saved weights, from its log
+    (rows logged after the last checkpoint of an interrupted run do not count)."""
+    saved = saved_step(run)
     with open(run / "log.csv") as stream:
-        rows = [row for row in csv.DictReader(stream) if row["stage"] == "world_model" and row.get("train/wall_s")]
+        rows = [row for row in csv.DictReader(stream)
+                if row["stage"] == "world_model" and row.get("train/wall_s") and (saved is None or int(row["step"]) <= saved)]
     if not rows:
         return {}
     last = rows[-1]

@@ -321,6 +321,12 @@ class SlowTrainer:
             writer.writerow(row)
 
 
+def saved_step(directory: str | Path) -> int | None:
+    """The world-model step of a run's saved weights and training state (None before the first checkpoint)."""
+    path = Path(directory) / STATE_DIR / "sfplan_state.pt"
+    return int(torch.load(path, weights_only=False)["step"]) if path.exists() else None
+
+
 def train_slow(model_config: WorldModelConfig, train_config: TrainConfig, progress: bool = True) -> dict[str, float]:
     """Train the slow learner end to end (see `SlowTrainer`); returns the last held-out metrics."""
     Path(train_config.output).mkdir(parents=True, exist_ok=True)

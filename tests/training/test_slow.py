@@ -7,7 +7,7 @@ from helpers import make_episode, tiny_world_model_config
 from sfplan.checkpoint import CheckpointError
 from sfplan.data import DatasetError, EpisodeWriter
 from sfplan.training import TrainConfig, train_slow
-from sfplan.training.slow import STATE_DIR
+from sfplan.training.slow import STATE_DIR, saved_step
 from sfplan.world_model import RewardModel, VideoWorldModel
 
 
@@ -37,7 +37,7 @@ def test_training_writes_loadable_checkpoints_and_resumes_the_step_count(dataset
     output = tmp_path / "run"
     metrics = train_slow(tiny_world_model_config(), train_config(dataset, output, steps=4), progress=False)
     assert "eval/psnr" in metrics and "eval/psnr_repeat_last" in metrics
-    assert torch.load(output / STATE_DIR / "sfplan_state.pt", weights_only=False)["step"] == 4
+    assert saved_step(output) == 4 and saved_step(tmp_path / "never-trained") is None
     model = VideoWorldModel.from_pretrained(output / "world_model")
     assert model.config.codec.latent_std, "latent statistics are saved with the codec"
     reward, success_logit = RewardModel.from_pretrained(output / "reward_model")(torch.zeros(5, 2, 8, 8))
