@@ -73,12 +73,12 @@ def main() -> None:
     repeat = repeat_last_metrics(windows)
     rows = [["repeat last context frame", "-", repeat["psnr"], repeat["psnr_changed"], repeat["ssim"], "-"]]
     by_steps = {}
-    summary = training_summary(args.run)
+    summary, run_label = training_summary(args.run), steps_label(args.run)
     for steps in args.steps:
         metrics = next_chunk_metrics(model, windows, steps)
         metrics["frames_per_s_batch32"] = imagined_frames_per_second(model, steps)
         by_steps[steps] = metrics
-        rows.append([f"world model ({model.config.objective}), {steps_label(args.run)}", steps, metrics["psnr"], metrics["psnr_changed"],
+        rows.append([f"world model ({model.config.objective}), {run_label}", steps, metrics["psnr"], metrics["psnr_changed"],
                      metrics["ssim"], metrics["frames_per_s_batch32"]])
     best_steps = max(by_steps, key=lambda s: by_steps[s]["psnr"])
     shuffled = next_chunk_metrics(model, windows, best_steps, shuffle_actions=True)
