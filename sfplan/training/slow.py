@@ -24,6 +24,7 @@ from ..world_model import FrameAutoencoder, RewardModel, RewardModelConfig, Vide
 from .config import TrainConfig
 
 STATE_DIR = "training_state"
+STATE_FILE = "sfplan_state.pt"  # step, EMA weights and wall time, beside accelerate's state in STATE_DIR
 AUTOENCODER_STATE = "training_steps.json"
 # World-model config fields that only change how the weights are trained or sampled, not their shapes.
 TRAINING_ONLY_FIELDS = frozenset(
@@ -182,7 +183,7 @@ class SlowTrainer:
     def run(self) -> dict[str, float]:
         """Run both stages to `steps`; returns the last held-out metrics."""
         config = self.train_config
-        resuming = config.resume and (self.output / STATE_DIR / "sfplan_state.pt").exists()
+        resuming = config.resume and (self.output / STATE_DIR / STATE_FILE).exists()
         if config.init_from is not None and not resuming:
             self.start_from(config.init_from)
         self.prepare_codec()
@@ -289,7 +290,7 @@ class SlowTrainer:
         def build(temp: Path) -> None:
             accelerator.save_state(str(temp))
             state = {"ema": ema.state_dict(), "reward_ema": reward_ema.state_dict(), "step": step, "wall_s": self._wall_seconds()}
-            torch.save(state, temp / "sfplan_state.pt")
+            torch.save(state, temp / STATE_FILE)
 
         replace_directory(build, self.output / STATE_DIR)
 
@@ -300,10 +301,10 @@ class SlowTrainer:
     def _resume(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel) -> tuple[int, float]:
         """Load the training state when there is one; returns (step, training seconds so far)."""
         directory = self.output / STATE_DIR
-        if not (directory / "sfplan_state.pt").exists():
+        if not (directory / STATE_FILE).exists():
             return 0, 0.0
         accelerator.load_state(str(directory))
-        state = torch.load(directory / "sfplan_state.pt", weights_only=False)
+        state = torch.load(directory / STATE_FILE, weights_only=False)
         ema.load_state_dict(state["ema"])
         reward_ema.load_state_dict(state["reward_ema"])
         return int(state["step"]), float(state.get("wall_s", 0.0))
@@ -323,7 +324,7 @@ class SlowTrainer:
 
 def saved_step(directory: str | Path) -> int | None:
     """The world-model step of a run's saved weights and training state (None before the first checkpoint)."""
-    path = Path(directory) / STATE_DIR / "sfplan_state.pt"
+    path = Path(directory) / STATE_DIR / STATE_FILE
     return int(torch.load(path, weights_only=False)["step"]) if path.exists() else None
 
 
