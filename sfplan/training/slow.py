@@ -224,6 +224,8 @@ class SlowTrainer:
         bar = tqdm(range(step, config.steps), initial=step, total=config.steps, desc="world model", disable=not self.progress)
         for step in bar:
             model.train()
+            for group in (*optimizer.param_groups, *reward_optimizer.param_groups):
+                group["lr"] = config.learning_rate(step)
             batch = next(batches)
             loss = model.loss(batch["context"], batch["target"], batch["actions"])
             optimizer.zero_grad()
@@ -243,6 +245,7 @@ class SlowTrainer:
             if done % config.log_every == 0:
                 elapsed = time.perf_counter() - started
                 metrics = {"train/loss": float(np.mean(window_losses)), "train/reward_loss": float(np.mean(reward_losses)),
+                           "train/lr": config.learning_rate(step),
                            "train/steps_per_s": len(window_losses) / elapsed, "train/wall_s": self._wall_seconds(),
                            "train/max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
                 window_losses, reward_losses, started = [], [], time.perf_counter()

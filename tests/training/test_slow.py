@@ -100,3 +100,11 @@ def test_starting_from_a_different_architecture_is_refused(dataset, tmp_path):
     config.init_from = str(source)
     with pytest.raises(CheckpointError, match="differs in block_channels"):
         train_slow(tiny_world_model_config(block_channels=(16, 32)), config, progress=False)
+
+
+def test_learning_rate_is_constant_then_falls_linearly_to_zero(dataset, tmp_path):
+    config = train_config(dataset, tmp_path / "run", steps=10)
+    config.lr, config.lr_warmdown_steps = 1.0, 4
+    assert [config.learning_rate(step) for step in range(10)] == [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
+    with pytest.raises(ValueError, match="lr_warmdown_steps must be between 0 and steps=10"):
+        TrainConfig(dataset=str(dataset), output=str(tmp_path), steps=10, lr_warmdown_steps=11)
