@@ -34,11 +34,13 @@ def next_chunk_metrics(
     shuffle_actions: bool = False,
     batch_size: int = 32,
     seed: int = 0,
+    initial_noise: float | None = None,
 ) -> dict[str, float]:
     """Mean PSNR, SSIM and changed-pixel PSNR of next-chunk predictions against ground truth.
 
     With `shuffle_actions`, each window gets the actions of another window (a fixed
-    derangement), which tells how much the model reads its actions.
+    derangement), which tells how much the model reads its actions. `initial_noise`: the
+    sampler's (see `VideoWorldModel.sample_chunk`).
     """
     actions = windows["actions"]
     if shuffle_actions:
@@ -48,7 +50,7 @@ def next_chunk_metrics(
     for start in range(0, len(actions), batch_size):
         context = model.codec.encode(windows["context"][start : start + batch_size])
         chunk_actions = actions[start : start + batch_size]
-        latents = model.sample_chunk(context, chunk_actions, steps=steps, generator=generator)
+        latents = model.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
         predictions.append(model.codec.decode(latents))
     return _scores(torch.cat(predictions), windows)
 
@@ -70,8 +72,11 @@ def _scores(predicted: torch.Tensor, windows: dict[str, torch.Tensor]) -> dict[s
 
 
 @torch.no_grad()
-def long_rollout(model: VideoWorldModel, episode: Episode, num_frames: int, steps: int, seed: int = 0) -> dict[str, object]:
-    """Roll the model out from the episode's first frames with its real actions.
+def long_rollout(
+    model: VideoWorldModel, episode: Episode, num_frames: int, steps: int, seed: int = 0, initial_noise: float | None = None
+) -> dict[str, object]:
+    """Roll the model out from the episode's first frames with its real actions (sampled with
+    `steps` and `initial_noise`, see `VideoWorldModel.sample_chunk`).
 
     Predicts `num_frames` frames (rounded down to whole chunks) after the first f_p
     frames; returns PSNR per chunk index, scene cuts in the imagined video, and the video
@@ -87,7 +92,8 @@ def long_rollout(model: VideoWorldModel, episode: Episode, num_frames: int, step
     frames = torch.from_numpy(episode.frames).permute(0, 3, 1, 2).float() / 255.0
     context = frames[0 : start + 1 : skip][None]
     actions = torch.from_numpy(episode.actions[start:needed])[None]
-    latents = model.imagine_latents(model.codec.encode(context), actions, steps=steps, generator=torch.Generator().manual_seed(seed))
+    latents = model.imagine_latents(model.codec.encode(context), actions, steps=steps,
+                                    generator=torch.Generator().manual_seed(seed), initial_noise=initial_noise)
     video = model.codec.decode(latents)[0]
     truth = frames[start + skip : needed + 1 : skip]
     per_chunk = [

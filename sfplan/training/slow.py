@@ -28,7 +28,8 @@ STATE_FILE = "sfplan_state.pt"  # step, EMA weights and wall time, beside accele
 AUTOENCODER_STATE = "training_steps.json"
 # World-model config fields that only change how the weights are trained or sampled, not their shapes.
 TRAINING_ONLY_FIELDS = frozenset(
-    {"action_dropout", "objective", "sigma_min", "sigma_max", "train_sigma_mean", "train_sigma_std", "denoise_steps"}
+    {"action_dropout", "objective", "sigma_min", "sigma_max", "train_sigma_mean", "train_sigma_std", "denoise_steps",
+     "initial_noise"}
 )
 
 

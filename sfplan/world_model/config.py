@@ -59,6 +59,10 @@ class WorldModelConfig:
                       than EDM's (-1.2, 1.2) image setting: with 1-2 sampling steps the prediction
                       made at sigma_max decides the imagined frames, so high noise gets most training.
     denoise_steps:    Euler steps per chunk at sampling time.
+    initial_noise:    scale of the noise sampling starts from: 1 draws from the model's
+                      distribution; 0 starts at the noise's mean, so sampling is deterministic
+                      and one step gives the model's mean prediction of the chunk (the planner's
+                      choice: sharper on average, and candidates' scores carry no sampling noise).
     """
 
     codec: CodecConfig = field(default_factory=CodecConfig)
@@ -78,6 +82,7 @@ class WorldModelConfig:
     train_sigma_mean: float = 0.4
     train_sigma_std: float = 1.0
     denoise_steps: int = 1
+    initial_noise: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.codec, dict):
@@ -90,6 +95,8 @@ class WorldModelConfig:
             raise ValueError("attention_levels needs one entry per UNet level (block_channels)")
         if self.denoise_steps < 1:
             raise ValueError(f"denoise_steps must be at least 1, got {self.denoise_steps}")
+        if not 0.0 <= self.initial_noise <= 1.0:
+            raise ValueError(f"initial_noise must be in [0, 1] (0: deterministic, 1: full noise), got {self.initial_noise}")
 
     @property
     def steps_per_chunk(self) -> int:

@@ -195,8 +195,12 @@ class VideoWorldModel(nn.Module):
         steps: int | None = None,
         null_action: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        initial_noise: float | None = None,
     ) -> torch.Tensor:
-        """Sample the next chunk: context (B, f_p, C, h, w), actions (B, f_g, k, A) -> (B, f_g, C, h, w)."""
+        """Sample the next chunk: context (B, f_p, C, h, w), actions (B, f_g, k, A) -> (B, f_g, C, h, w).
+
+        `steps` and `initial_noise` default to the config's `denoise_steps` and `initial_noise`.
+        """
         batch = context.shape[0]
         shape = (batch, self.config.target_frames, *context.shape[2:])
         null = torch.zeros(batch, dtype=torch.bool) if null_action is None else null_action
@@ -204,7 +208,8 @@ class VideoWorldModel(nn.Module):
             return self.predict(torch.zeros(shape), context, torch.ones(batch), actions, null)
         scheduler = EDMEulerScheduler.from_config(self.scheduler.config)  # samplers keep per-call state
         scheduler.set_timesteps(steps or self.config.denoise_steps)
-        sample = torch.randn(shape, generator=generator) * scheduler.sigmas[0]
+        noise_scale = self.config.initial_noise if initial_noise is None else initial_noise
+        sample = torch.randn(shape, generator=generator) * (scheduler.sigmas[0] * noise_scale)
         for timestep in scheduler.timesteps:
             sigma = scheduler.sigmas[scheduler.step_index if scheduler.step_index is not None else 0]
             model_input = scheduler.scale_model_input(sample, timestep)
@@ -233,13 +238,15 @@ class VideoWorldModel(nn.Module):
         steps: int | None = None,
         generator: torch.Generator | None = None,
         memory: EpisodicMemory | None = None,
+        initial_noise: float | None = None,
     ) -> torch.Tensor:
         """Roll out chunk after chunk in latent space.
 
         context: (B or 1, f_p, C, h, w) latents; actions: (B, L, A) env actions, L = N chunks x
         f_g x k. Each predicted chunk becomes the context of the next. With `memory`, each
         generated chunk is written into it together with the chunk before (the paper's
-        Algorithm 1a), so later chunks are imagined with the updated memory.
+        Algorithm 1a), so later chunks are imagined with the updated memory. `steps` and
+        `initial_noise`: see `sample_chunk`.
         Returns (B, N*f_g, C, h, w).
         """
         actions = self.check_actions(actions)
@@ -251,7 +258,7 @@ class VideoWorldModel(nn.Module):
         predicted = []
         previous = context
         for chunk_actions in chunks.unbind(dim=1):
-            chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator)
+            chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
             predicted.append(chunk)
             if memory is not None:
                 memory.observe(previous, chunk)
@@ -267,13 +274,16 @@ class VideoWorldModel(nn.Module):
         steps: int | None = None,
         generator: torch.Generator | None = None,
         memory: EpisodicMemory | None = None,
+        initial_noise: float | None = None,
     ) -> torch.Tensor:
-        """Imagine the frames that `actions` lead to (with `memory`, see `imagine_latents`).
+        """Imagine the frames that `actions` lead to (with `memory`, `steps` and `initial_noise`,
+        see `imagine_latents`).
 
         context_frames: (B or 1, f_p, 3, H, W) uint8 or float in [0, 1], the last f_p frames
         `frame_skip` env steps apart; actions: (B, L, A), L a multiple of f_g * frame_skip.
         Returns (B, L / frame_skip, 3, H, W) float frames in [0, 1].
         """
         frames = frames_to_unit_float(context_frames, self.config.codec.image_size, "context_frames")
-        latents = self.imagine_latents(self.codec.encode(frames), actions, steps=steps, generator=generator, memory=memory)
+        latents = self.imagine_latents(self.codec.encode(frames), actions, steps=steps, generator=generator, memory=memory,
+                                      initial_noise=initial_noise)
         return self.codec.decode(latents)

@@ -50,7 +50,8 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
                  "--out", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results" / "world_model.json").read_text())
-    for key in ("psnr_next_chunk", "psnr_repeat_last", "psnr_shuffled_actions", "frames_per_s_batch32", "denoise_steps"):
+    for key in ("psnr_next_chunk", "psnr_repeat_last", "psnr_shuffled_actions", "frames_per_s_batch32", "denoise_steps",
+                "initial_noise"):
         assert key in results
     assert "eval_world_model.py" in (tmp_path / "results" / "world_model.md").read_text()
 

@@ -63,6 +63,22 @@ def test_imagine_returns_frames_in_range_for_every_chunk():
     assert video.min() >= 0.0 and video.max() <= 1.0
 
 
+@pytest.mark.parametrize("steps", [1, 2])
+def test_sampling_from_the_noise_mean_is_deterministic_and_full_noise_is_not(steps):
+    model = tiny_model().eval()
+    context, _, actions = latent_batch(model)
+
+    def sample(seed, initial_noise):
+        generator = torch.Generator().manual_seed(seed)
+        return model.sample_chunk(context, actions, steps=steps, generator=generator, initial_noise=initial_noise)
+
+    assert torch.equal(sample(0, 0.0), sample(1, 0.0))
+    assert not torch.allclose(sample(0, 1.0), sample(1, 1.0))
+    assert torch.equal(sample(0, None), sample(0, 1.0)), "the config's initial_noise (1.0) is the default"
+    with pytest.raises(ValueError, match=r"initial_noise must be in \[0, 1\]"):
+        tiny_world_model_config(initial_noise=-0.5)
+
+
 def test_imagine_feeds_each_chunk_as_the_next_context(monkeypatch):
     model = tiny_model().eval()
     contexts, outputs = [], []
