@@ -126,6 +126,7 @@ class SFPlanner:
         self.plan_seconds: list[float] = []
         self.plan_stats: list[PlanStats] = []
         self._latents: list[torch.Tensor] = []
+        self._actions: list[np.ndarray] = []  # executed this episode, one per env step
         self._queue: list[np.ndarray] = []
         self._first_frame_given = False
         self.last_imagined: torch.Tensor | None = None
@@ -182,7 +183,7 @@ class SFPlanner:
     def reset(self, observation: dict[str, np.ndarray] | None = None) -> None:
         """Start a new episode: forget frames, queued actions and the warm start; fresh memory
         unless `keep_memory`. With `observation`, it becomes the first frame."""
-        self._latents, self._queue = [], []
+        self._latents, self._actions, self._queue = [], [], []
         self.planner.reset()
         if self.memory is not None and not self.config.keep_memory:
             self.memory.reset()
@@ -203,7 +204,8 @@ class SFPlanner:
         self._observation = observation
         if not self._queue:
             self._replan()
-        return self._queue.pop(0)
+        self._actions.append(self._queue.pop(0))
+        return self._actions[-1]
 
     def predict(
         self,
@@ -252,7 +254,9 @@ class SFPlanner:
             return
         new = self._frames(wm.target_frames, last)
         previous = self._frames(wm.target_frames, last - wm.steps_per_chunk)
-        self.memory.observe(previous, new)
+        executed = np.stack(self._actions[last - wm.steps_per_chunk : last])
+        actions = torch.from_numpy(executed).reshape(1, wm.target_frames, wm.frame_skip, wm.action_dim)
+        self.memory.observe(previous, new, actions)
 
     @torch.no_grad()
     def _replan(self) -> None:

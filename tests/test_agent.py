@@ -42,6 +42,22 @@ def test_runs_an_episode_end_to_end_with_fast_memory(push_env):
     assert agent.last_imagined.shape == (1, 2, 2, 8, 8)
 
 
+def test_memory_learns_each_real_chunk_with_the_actions_that_were_executed(push_env, monkeypatch):
+    agent = tiny_agent(memory={"window": "transition"})
+    observed = []
+    monkeypatch.setattr(agent.memory, "observe", lambda previous, new, actions: observed.append(actions))
+    observation, _ = push_env.reset(seed=0)
+    agent.reset(observation)
+    executed = []
+    for _ in range(5):  # the last step's frame is never remembered: no act() sees it
+        executed.append(agent.act(observation))
+        observation, *_ = push_env.step(executed[-1])
+    assert len(observed) == 2  # chunks of 2 env steps completed after steps 2 and 4
+    for chunk, actions in enumerate(observed):
+        assert actions.shape == (1, 2, 1, 2)
+        np.testing.assert_array_equal(actions.reshape(2, 2).numpy(), np.stack(executed[2 * chunk : 2 * chunk + 2]))
+
+
 def test_predict_has_stable_baselines3_signature_and_types(push_env):
     assert list(inspect.signature(SFPlanner.predict).parameters) == ["self", "observation", "state", "episode_start", "deterministic"]
     agent = tiny_agent(use_memory=False)

@@ -61,11 +61,12 @@ def online_adaptation(
     seen = [context]
     base_psnr, memory_psnr = [], []
     f_p = model.config.context_frames
+    per_frame = (model.config.target_frames, model.config.frame_skip, -1)
     for k in range(len(chunk_frames) - 1):
         seen.append(latents[k][None])
-        memory.observe(window(seen), seen[-1])
+        memory.observe(window(seen), seen[-1], actions[k].reshape(per_frame)[None])
         context = torch.cat(seen, dim=1)[:, -f_p:]
-        chunk_actions = actions[k + 1][None].reshape(1, model.config.target_frames, model.config.frame_skip, -1)
+        chunk_actions = actions[k + 1].reshape(per_frame)[None]
         truth = chunk_frames[k + 1][None]
         with memory.disabled():
             base = model.codec.decode(model.sample_chunk(context, chunk_actions, generator=torch.Generator().manual_seed(seed)))

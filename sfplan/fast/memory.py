@@ -24,6 +24,7 @@ TARGETS = {
 }
 """Which UNet layers carry the adapter: temporal attention (the paper's Temp-LoRA), temporal
 attention and temporal convolutions, or every attention layer."""
+WINDOWS = ("whole", "masked", "transition")
 
 
 @dataclass
@@ -36,7 +37,10 @@ class FastMemoryConfig:
                      1.4B model; a small model trained here wants more).
     steps_per_chunk: gradient steps per observed window.
     window:          "whole" (the paper's rule: previous chunk ++ new chunk all noised, null
-                     action) or "masked" (previous chunk clean as context, new chunk noised).
+                     action), "masked" (previous chunk clean as context, new chunk noised, null
+                     action) or "transition" (the last f_p frames of the previous chunk clean as
+                     context, the new chunk noised, with the actions that led to it: the world
+                     model's own prediction task, on this episode's experience).
     sigma_mean/std:  log-normal noise levels of the update (EDM's P_mean, P_std).
     """
 
@@ -52,8 +56,8 @@ class FastMemoryConfig:
     def __post_init__(self) -> None:
         if self.layers not in TARGETS:
             raise ValueError(f"unknown fast memory layers {self.layers!r}; known: {', '.join(TARGETS)}")
-        if self.window not in ("whole", "masked"):
-            raise ValueError(f"window must be 'whole' or 'masked', got {self.window!r}")
+        if self.window not in WINDOWS:
+            raise ValueError(f"window must be one of {', '.join(WINDOWS)}, got {self.window!r}")
 
 
 class FastMemory:
@@ -99,38 +103,45 @@ class FastMemory:
                 layer.enable_adapters(True)
 
     # -------------------------------------------------------------- writing
-    def observe(self, previous: torch.Tensor, new: torch.Tensor) -> float:
+    def observe(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None) -> float:
         """Write one local window into the adapter; returns the mean loss of the update steps.
 
         previous, new: (B, T, C, h, w) latents of the previous and the newest chunk, observed or
         imagined alike. "whole" noises previous ++ new and denoises all of it with the null
-        action (the paper's rule); "masked" keeps `previous` clean as context and denoises `new`.
+        action (the paper's rule); "masked" keeps `previous` clean as context and denoises `new`;
+        "transition" also keeps the last f_p frames of `previous` clean and denoises `new`, given
+        `actions` (B, f_g, k, A), the actions that led into `new` (required there, ignored otherwise).
         """
         if previous.shape[2:] != new.shape[2:]:
             raise ValueError(f"previous and new chunks differ in frame shape: {tuple(previous.shape)} vs {tuple(new.shape)}")
+        if self.config.window == "transition" and actions is None:
+            raise ValueError("window='transition' learns from the actions that led into the new chunk: pass observe(..., actions=...)")
         was_training = self.model.training
         self.model.train()
         with torch.enable_grad():  # imagination runs under no_grad; the update needs gradients
-            losses = [self._update_step(previous, new) for _ in range(self.config.steps_per_chunk)]
+            losses = [self._update_step(previous, new, actions) for _ in range(self.config.steps_per_chunk)]
         self.model.train(was_training)
         self.chunks_observed += 1
         return sum(losses) / len(losses)
 
-    def _update_step(self, previous: torch.Tensor, new: torch.Tensor) -> float:
+    def _update_step(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None) -> float:
         if self.config.window == "whole":
             window = torch.cat([previous, new], dim=1).detach()
             loss = self._loss(window[:, :0], window)
-        else:
+        elif self.config.window == "masked":
             loss = self._loss(previous.detach(), new.detach())
+        else:
+            context = previous[:, -self.model.config.context_frames :].detach()
+            loss = self._loss(context, new.detach(), actions)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         return loss.item()
 
-    def _loss(self, context: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The world model's EDM loss with the null action at this memory's noise levels."""
+    def _loss(self, context: torch.Tensor, target: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
+        """The world model's EDM loss at this memory's noise levels, with `actions` or the null action."""
         return self.model.denoising_loss(
-            context, target, None, sigma_mean=self.config.sigma_mean, sigma_std=self.config.sigma_std, generator=self._generator
+            context, target, actions, sigma_mean=self.config.sigma_mean, sigma_std=self.config.sigma_std, generator=self._generator
         )
 
     # ------------------------------------------------------ episodes on hand

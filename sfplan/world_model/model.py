@@ -21,8 +21,9 @@ from .temporal_conv import use_fast_temporal_convs
 class EpisodicMemory(Protocol):
     """What `imagine` needs of a fast memory (see `sfplan.fast.FastMemory`)."""
 
-    def observe(self, previous: torch.Tensor, new: torch.Tensor) -> float:
-        """Write the window previous ++ new (latents (B, T, C, h, w)) into memory."""
+    def observe(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None) -> float:
+        """Write the window previous ++ new (latents (B, T, C, h, w)) into memory; `actions`
+        (B, f_g, k, A) are those that led into `new`."""
 
 
 class VideoWorldModel(nn.Module):
@@ -261,7 +262,7 @@ class VideoWorldModel(nn.Module):
             chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
             predicted.append(chunk)
             if memory is not None:
-                memory.observe(previous, chunk)
+                memory.observe(previous, chunk, chunk_actions)
             previous = chunk
             context = torch.cat([context, chunk], dim=1)[:, -num_context:]
         return torch.cat(predicted, dim=1)

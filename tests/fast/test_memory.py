@@ -84,10 +84,11 @@ def test_save_then_load_round_trip(tmp_path):
         other.load(path)
 
 
-@pytest.mark.parametrize("window_mode", ["whole", "masked"])
+@pytest.mark.parametrize("window_mode", ["whole", "masked", "transition"])
 def test_memory_lowers_the_loss_on_the_episode_it_observed(window_mode):
     model, memory = model_and_memory(window=window_mode, layers="temporal", lr=1e-2)
     previous, new = window(0)
+    actions = torch.full((1, 2, 1, 2), 0.3)  # tiny config: f_g = 2 frames, frame skip 1, 2 action dims
 
     def expected_loss():
         """The update's loss averaged over 64 noise draws, the same draws before and after."""
@@ -97,11 +98,13 @@ def test_memory_lowers_the_loss_on_the_episode_it_observed(window_mode):
             if window_mode == "whole":
                 both = torch.cat([copies_previous, copies_new], dim=1)
                 return memory._loss(both[:, :0], both).item()
+            if window_mode == "transition":
+                return memory._loss(copies_previous, copies_new, actions.expand(64, -1, -1, -1)).item()
             return memory._loss(copies_previous, copies_new).item()
 
     before = expected_loss()
     for _ in range(40):
-        memory.observe(previous, new)
+        memory.observe(previous, new, actions)
     assert expected_loss() < 0.93 * before  # deterministic: same seeds, same noise draws
 
 
@@ -110,6 +113,12 @@ def test_imagine_with_memory_updates_it_after_every_chunk():
     context, _ = window(0)
     model.imagine_latents(context, torch.zeros(1, 3 * model.config.steps_per_chunk, 2), memory=memory)
     assert memory.chunks_observed == 3
+
+
+def test_transition_window_needs_the_actions_that_led_to_the_new_chunk():
+    _, memory = model_and_memory(window="transition")
+    with pytest.raises(ValueError, match=r"window='transition' learns from the actions .* pass observe\(..., actions=...\)"):
+        memory.observe(*window(0))
 
 
 def test_unknown_layers_are_refused():
