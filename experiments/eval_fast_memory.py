@@ -34,7 +34,7 @@ from sfplan.eval.fast_memory_eval import (  # noqa: E402
     single_frame,
     whole_history,
 )
-from sfplan.fast import FastMemory, FastMemoryConfig  # noqa: E402
+from sfplan.fast import WINDOW_MODES, FastMemory, FastMemoryConfig  # noqa: E402
 from sfplan.training import load_run  # noqa: E402
 from sfplan.world_model import VideoWorldModel  # noqa: E402
 
@@ -51,7 +51,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--steps-per-chunk", type=int, default=1)
     parser.add_argument("--layers", default="temporal_attention")
-    parser.add_argument("--window-mode", default="whole", choices=["whole", "masked"])
+    parser.add_argument("--window-mode", default="whole", choices=WINDOW_MODES)
+    parser.add_argument("--initial-noise", type=float, default=0.0,
+                        help="world-model sampling noise scale (0: deterministic, as the planner imagines; 1: full noise)")
     parser.add_argument("--sweep", nargs="*", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
                         help="further FastMemoryConfig settings to compare, each a row of the sweep table")
     parser.add_argument("--threads", type=int, default=2)
@@ -72,7 +74,9 @@ def main() -> None:
     memory = FastMemory(model, memory_config)
     held_out = run.held_out[: args.episodes]
 
-    curves = {name: [online_adaptation(model, memory, episode, rule) for episode in held_out] for name, rule in WINDOWS.items()}
+    noise = args.initial_noise
+    curves = {name: [online_adaptation(model, memory, episode, rule, initial_noise=noise) for episode in held_out]
+              for name, rule in WINDOWS.items()}
     paper = curves["local window (paper)"]
     base_curve = np.mean([c["base"] for c in paper], axis=0)
     memory_curve = np.mean([c["memory"] for c in paper], axis=0)
@@ -83,8 +87,8 @@ def main() -> None:
     half_steps = args.revisit_frames // 2 * model.config.frame_skip
     actions = out_and_back(torch.from_numpy(long_episode.actions[:half_steps]))
     with memory.disabled():  # the base model, not the adapter left by the runs above
-        without = revisit_rollout(model, None, first, actions)
-    with_memory = revisit_rollout(model, memory, first, actions)
+        without = revisit_rollout(model, None, first, actions, initial_noise=noise)
+    with_memory = revisit_rollout(model, memory, first, actions, initial_noise=noise)
 
     results = {
         "psnr_late_base": float(base_curve[late].mean()),
@@ -103,6 +107,7 @@ def main() -> None:
         "revisit_frames": args.revisit_frames,
         "revisit_feature_extractor": "cosine similarity of the world model's own autoencoder latents",
         "fast_memory": asdict(memory_config),
+        "initial_noise": noise,
         "held_out_episodes": len(held_out),
         "env": run.train_config.env_name,
     }
@@ -112,8 +117,8 @@ def main() -> None:
         fresh = VideoWorldModel.from_pretrained(args.run / "world_model")
         setting_config = config_from_dict(FastMemoryConfig, {**asdict(memory_config), **setting}, "fast memory --sweep")
         setting_memory = FastMemory(fresh, setting_config)
-        runs = [online_adaptation(fresh, setting_memory, episode, local_window) for episode in held_out]
-        revisit = revisit_rollout(fresh, setting_memory, first, actions)
+        runs = [online_adaptation(fresh, setting_memory, episode, local_window, initial_noise=noise) for episode in held_out]
+        revisit = revisit_rollout(fresh, setting_memory, first, actions, initial_noise=noise)
         row = {"setting": setting, "psnr_late_memory": float(np.mean([c["memory"] for c in runs], axis=0)[late].mean()),
                "revisit_memory": revisit["revisit"], "seconds_per_chunk_memory": revisit["seconds_per_chunk"]}
         sweep_rows.append(row)
@@ -134,7 +139,8 @@ def main() -> None:
            row["seconds_per_chunk_memory"]] for row in sweep_rows],
     ]
     write_results(args.out, args.name, results, ["model", "late-chunk PSNR dB", "revisit consistency", "scene cuts", "s per chunk"], rows,
-                  notes=f"Fast memory {asdict(memory_config)}. Late chunks: second half of each held-out episode. "
+                  notes=f"Fast memory {asdict(memory_config)}. World-model sampling: initial noise {noise:g}. "
+                        "Late chunks: second half of each held-out episode. "
                         f"Plot: {args.out / args.name}.png.")
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, (list, dict))}, indent=2))
 

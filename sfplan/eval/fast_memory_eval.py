@@ -50,10 +50,16 @@ def episode_chunks(model: VideoWorldModel, episode: Episode) -> tuple[torch.Tens
 
 @torch.no_grad()
 def online_adaptation(
-    model: VideoWorldModel, memory: FastMemory, episode: Episode, window: WindowRule = local_window, seed: int = 0
+    model: VideoWorldModel,
+    memory: FastMemory,
+    episode: Episode,
+    window: WindowRule = local_window,
+    seed: int = 0,
+    initial_noise: float | None = None,
 ) -> dict[str, list[float]]:
     """PSNR of predicting chunk k+1 of a real episode, by the base model and by base + memory
-    that has observed the real chunks <= k (written with `window`), for every k."""
+    that has observed the real chunks <= k (written with `window`), for every k; both sample
+    with the same noise (`initial_noise`: see `VideoWorldModel.sample_chunk`)."""
     chunk_frames, actions, first = episode_chunks(model, episode)
     latents = model.codec.encode(chunk_frames)  # (N, f_g, C, h, w)
     context = model.codec.encode(first)
@@ -68,9 +74,13 @@ def online_adaptation(
         context = torch.cat(seen, dim=1)[:, -f_p:]
         chunk_actions = actions[k + 1].reshape(per_frame)[None]
         truth = chunk_frames[k + 1][None]
+        def predict() -> torch.Tensor:
+            generator = torch.Generator().manual_seed(seed)
+            return model.codec.decode(model.sample_chunk(context, chunk_actions, generator=generator, initial_noise=initial_noise))
+
         with memory.disabled():
-            base = model.codec.decode(model.sample_chunk(context, chunk_actions, generator=torch.Generator().manual_seed(seed)))
-        adapted = model.codec.decode(model.sample_chunk(context, chunk_actions, generator=torch.Generator().manual_seed(seed)))
+            base = predict()
+        adapted = predict()
         base_psnr.append(psnr(base, truth).item())
         memory_psnr.append(psnr(adapted, truth).item())
     return {"base": base_psnr, "memory": memory_psnr}
@@ -89,9 +99,15 @@ def out_and_back(actions: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def revisit_rollout(
-    model: VideoWorldModel, memory: FastMemory | None, first: torch.Tensor, actions: torch.Tensor, seed: int = 0
+    model: VideoWorldModel,
+    memory: FastMemory | None,
+    first: torch.Tensor,
+    actions: torch.Tensor,
+    seed: int = 0,
+    initial_noise: float | None = None,
 ) -> dict[str, float | np.ndarray]:
-    """Imagine an out-and-back action sequence; score scene cuts and revisit consistency.
+    """Imagine an out-and-back action sequence (sampled with `initial_noise`); score scene cuts
+    and revisit consistency.
 
     Revisit consistency: mean cosine similarity between the latent of each frame on the way
     out and the latent of the frame at the same place on the way back (the feature extractor
@@ -100,7 +116,8 @@ def revisit_rollout(
     if memory is not None:
         memory.reset()
     start = time.perf_counter()
-    latents = model.imagine_latents(model.codec.encode(first), actions[None], generator=torch.Generator().manual_seed(seed), memory=memory)[0]
+    latents = model.imagine_latents(model.codec.encode(first), actions[None], generator=torch.Generator().manual_seed(seed),
+                                    memory=memory, initial_noise=initial_noise)[0]
     seconds = time.perf_counter() - start
     half = len(latents) // 2
     out, back = latents[:half].flatten(1), latents[half:].flip(0).flatten(1)

@@ -1,5 +1,5 @@
 """The fast learner: Temp-LoRA episodic memory over a world model."""
 
-from .memory import TARGETS, FastMemory, FastMemoryConfig
+from .memory import TARGETS, WINDOW_MODES, FastMemory, FastMemoryConfig
 
-__all__ = ["TARGETS", "FastMemory", "FastMemoryConfig"]
+__all__ = ["TARGETS", "WINDOW_MODES", "FastMemory", "FastMemoryConfig"]

@@ -24,7 +24,7 @@ TARGETS = {
 }
 """Which UNet layers carry the adapter: temporal attention (the paper's Temp-LoRA), temporal
 attention and temporal convolutions, or every attention layer."""
-WINDOWS = ("whole", "masked", "transition")
+WINDOW_MODES = ("whole", "masked", "transition")
 
 
 @dataclass
@@ -56,8 +56,8 @@ class FastMemoryConfig:
     def __post_init__(self) -> None:
         if self.layers not in TARGETS:
             raise ValueError(f"unknown fast memory layers {self.layers!r}; known: {', '.join(TARGETS)}")
-        if self.window not in WINDOWS:
-            raise ValueError(f"window must be one of {', '.join(WINDOWS)}, got {self.window!r}")
+        if self.window not in WINDOW_MODES:
+            raise ValueError(f"window must be one of {', '.join(WINDOW_MODES)}, got {self.window!r}")
 
 
 class FastMemory:
