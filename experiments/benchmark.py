@@ -9,7 +9,9 @@ stable-baselines3 agent (trained by experiments/train_sb3.py on the stated numbe
 steps), random, and the scripted expert as reference.
 Methods whose inputs are not given are skipped; `--methods` picks a subset, and `--update`
 merges them into an existing results file (so one method can be re-run alone, or methods can
-run in parallel processes). Each method's entry records the command that produced it.
+run in parallel processes). `--set seed=1 initial_noise=1` overrides SFPlannerConfig fields of
+both planner methods; their names then carry the overrides, so variants sit beside the default
+rows. Each method's entry records the command that produced it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 
 from sfplan import SFPlanner
 from sfplan.agent import PROPOSAL_POLICY
+from sfplan.config_io import parse_key_values
 from sfplan.envs import make
 from sfplan.eval import write_results
 from sfplan.eval.report import command_line
@@ -47,9 +50,15 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="methods to run (those whose inputs are missing are skipped)")
     parser.add_argument("--update", action="store_true", help="merge into an existing benchmark.json instead of replacing it")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="SFPlannerConfig overrides for the planner methods")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
+    try:
+        planner_overrides = parse_key_values(args.set)
+    except ValueError as error:
+        parser.error(f"--set takes key=value pairs: {error}")
+    variant = f" [{', '.join(args.set)}]" if args.set else ""
     torch.set_num_threads(args.threads)
     seeds = range(args.first_seed, args.first_seed + args.episodes)
     env = make(args.env, max_episode_steps=args.max_episode_steps, image_size=args.image_size)
@@ -59,9 +68,9 @@ def main() -> None:
         for key, name, overrides in (("sfplanner", "SFPlanner", {}),
                                      ("sfplanner-no-memory", "SFPlanner without fast memory", {"use_memory": False})):
             if key in wanted:
-                agent = SFPlanner.from_pretrained(args.checkpoint, threads=args.threads, **overrides)
+                agent = SFPlanner.from_pretrained(args.checkpoint, threads=args.threads, **planner_overrides, **overrides)
                 agent.check_env(env)
-                methods[name] = evaluate_agent_success(env, agent, seeds, name=name)
+                methods[name + variant] = evaluate_agent_success(env, agent, seeds, name=name)
     bc = args.bc or (args.checkpoint / PROPOSAL_POLICY if args.checkpoint and (args.checkpoint / PROPOSAL_POLICY).is_dir() else None)
     if bc and "bc" in wanted:
         methods["BC prior alone"] = evaluate_policy_success(env, BCPolicy.from_pretrained(bc), seeds, name="BC")

@@ -165,3 +165,11 @@ def test_sb3_baseline_trains_and_is_benchmarked(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     results = benchmark(tmp_path, 40, "--sb3", str(tmp_path / "sac" / "model.zip"), "--sb3-steps", "120")
     assert "SB3 SAC (120 env steps)" in results["pointmass-push"]
+
+
+def test_benchmark_planner_variants_sit_beside_the_default_rows(tmp_path):
+    save_tiny_agent(tmp_path / "checkpoint")
+    checkpoint = ("--checkpoint", str(tmp_path / "checkpoint"), "--methods", "sfplanner")
+    benchmark(tmp_path, 16, *checkpoint)
+    results = benchmark(tmp_path, 16, *checkpoint, "--update", "--set", "seed=1", "initial_noise=1")
+    assert set(results["pointmass-push"]) == {"SFPlanner", "SFPlanner [seed=1, initial_noise=1]"}
