@@ -1,0 +1,35 @@
+import numpy as np
+import torch
+
+import sfplan.envs as envs
+from helpers import tiny_world_model_config
+from sfplan import SFPlanner, SFPlannerConfig
+from sfplan.eval.planner_fidelity import ReplanFidelity, candidate_fidelity, real_score
+from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
+
+
+def test_rank_correlation_and_gains_against_known_orderings():
+    real = np.array([0.0, 1.0, 2.0, 3.0])
+    agreeing = ReplanFidelity(step=0, predicted=np.array([10.0, 11.0, 12.0, 13.0]), real=real, prior=1)
+    reversed_ = ReplanFidelity(step=0, predicted=np.array([13.0, 12.0, 11.0, 10.0]), real=real, prior=1)
+    assert agreeing.rank_correlation == 1.0 and reversed_.rank_correlation == -1.0
+    assert agreeing.chosen_real_gain == 2.0 and reversed_.chosen_real_gain == -1.0
+    assert agreeing.best_real_gain == reversed_.best_real_gain == 2.0
+    tied = ReplanFidelity(step=0, predicted=np.array([1.0, 2.0, 3.0, 4.0]), real=np.ones(4), prior=0)
+    assert np.isnan(tied.rank_correlation), "nothing to rank when every candidate does equally well"
+
+
+def test_candidates_are_scored_in_the_real_env_by_replaying_the_episode():
+    env = envs.make("pointmass-push", image_size=16, max_episode_steps=8)
+    torch.manual_seed(0)
+    agent = SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)),
+                      SFPlannerConfig(samples=4, iterations=1, elites=2, threads=1, use_memory=False))
+    planner = agent.planner
+    replans = candidate_fidelity(env, agent, seed=3, every=2)
+    assert agent.planner is planner, "the agent gets its own planner back"
+    assert [r.step for r in replans] == [0, 4]  # replans every chunk of 2 env steps, every second one scored
+    assert all(r.predicted.shape == r.real.shape == (4,) and r.prior is None for r in replans)
+    candidate = np.full((4, 2), 0.5, dtype=np.float32)
+    prefix = [np.zeros(2, dtype=np.float32)] * 3
+    assert real_score(env, 3, prefix, candidate, 1, 1.0) == real_score(env, 3, prefix, candidate, 1, 1.0)
+    env.close()
