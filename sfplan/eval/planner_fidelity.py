@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 
 from ..agent import SFPlanner
 from ..planning.base import PriorFn, ScoreFn
+from ..planning.sampling import PRIOR_PLAN_SLOT
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def candidate_fidelity(env: gym.Env, agent: SFPlanner, seed: int, every: int = 3
             done = terminated or truncated
     finally:
         agent.planner = planner
-    prior = 1 if agent.proposals is not None else None  # slot 0 is the planner's mean, slot 1 the prior's own plan
+    prior = PRIOR_PLAN_SLOT if agent.proposals is not None else None
     skip, weight = agent.world_model.config.frame_skip, agent.config.success_weight
     results = []
     for step, candidates, predicted in recorder.records[::every]:

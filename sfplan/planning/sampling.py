@@ -103,6 +103,11 @@ class SamplingPlannerConfig:
         return min(round(self.prior_fraction * self.samples), self.samples - 1)
 
 
+PRIOR_PLAN_SLOT = 1
+"""Index, among an iteration's candidates, of the prior's own plan (its first proposal); slot 0 is
+the current mean."""
+
+
 class SamplingPlanner(ABC):
     """Iterated Gaussian sampling over action sequences; subclasses refit (mean, std) in `_refit`.
 
@@ -173,7 +178,7 @@ class SamplingPlanner(ABC):
             candidates = self._candidates(mean, std, prior, generator)
             scores = self._score(score, candidates)
             if iteration == 0 and prior is not None:
-                prior_plan, prior_score = candidates[1], float(scores[1])  # slot 0 is the mean
+                prior_plan, prior_score = candidates[PRIOR_PLAN_SLOT], float(scores[PRIOR_PLAN_SLOT])
             top = int(scores.argmax())
             if scores[top] > best_score:
                 best, best_score, best_iteration = candidates[top], float(scores[top]), iteration
