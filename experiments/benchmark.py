@@ -25,7 +25,7 @@ import torch
 
 from sfplan import SFPlanner
 from sfplan.agent import PROPOSAL_POLICY
-from sfplan.config_io import parse_key_values
+from sfplan.config_io import parse_set_option
 from sfplan.envs import make
 from sfplan.eval import write_results
 from sfplan.eval.report import command_line
@@ -54,10 +54,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
-    try:
-        planner_overrides = parse_key_values(args.set)
-    except ValueError as error:
-        parser.error(f"--set takes key=value pairs: {error}")
+    planner_overrides = parse_set_option(parser, args.set)
     variant = f" [{', '.join(args.set)}]" if args.set else ""
     torch.set_num_threads(args.threads)
     seeds = range(args.first_seed, args.first_seed + args.episodes)

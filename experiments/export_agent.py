@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from sfplan import SFPlanner, SFPlannerConfig
-from sfplan.config_io import parse_key_values
+from sfplan.config_io import parse_set_option
 from sfplan.eval.report import command_line
 from sfplan.policies import BCPolicy
 from sfplan.world_model import RewardModel, VideoWorldModel
@@ -28,10 +28,7 @@ def main() -> None:
     parser.add_argument("--float32", action="store_true", help="keep float32 weights")
     parser.add_argument("--notes", type=Path, help="markdown file with the commands that trained the inputs, copied into COMMANDS.md")
     args = parser.parse_args()
-    try:
-        overrides = parse_key_values(args.set)
-    except ValueError as error:
-        parser.error(f"--set takes key=value pairs: {error}")
+    overrides = parse_set_option(parser, args.set)
     proposals = BCPolicy.from_pretrained(args.bc) if args.bc else None
     if proposals is None:
         overrides["prior_fraction"] = 0.0

@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from sfplan import SFPlanner
-from sfplan.config_io import parse_key_values
+from sfplan.config_io import parse_set_option
 from sfplan.envs import make
 from sfplan.eval import write_results
 from sfplan.eval.planner_fidelity import candidate_fidelity
@@ -42,10 +42,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--name", default="planner_fidelity")
     args = parser.parse_args()
-    try:
-        overrides = parse_key_values(args.set)
-    except ValueError as error:
-        parser.error(f"--set takes key=value pairs: {error}")
+    overrides = parse_set_option(parser, args.set)
     torch.set_num_threads(args.threads)
     env = make(args.env, max_episode_steps=args.max_episode_steps, image_size=args.image_size)
     agent = SFPlanner.from_pretrained(args.checkpoint, threads=args.threads, **overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterable
 from dataclasses import fields
@@ -32,3 +33,12 @@ def parse_key_values(pairs: Iterable[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             values[key] = value
     return values
+
+
+def parse_set_option(parser: argparse.ArgumentParser, pairs: Iterable[str]) -> dict[str, Any]:
+    """`parse_key_values` for a script's `--set KEY=VALUE ...` option: a malformed pair ends the
+    script through `parser.error` with a message naming the option and the pair."""
+    try:
+        return parse_key_values(pairs)
+    except ValueError as error:
+        parser.error(f"--set takes key=value pairs: {error}")

@@ -1,6 +1,8 @@
+import argparse
+
 import pytest
 
-from sfplan.config_io import parse_key_values
+from sfplan.config_io import parse_key_values, parse_set_option
 
 
 def test_key_values_parse_json_values_and_keep_other_text():
@@ -11,3 +13,11 @@ def test_key_values_parse_json_values_and_keep_other_text():
 def test_a_pair_without_equals_sign_is_named():
     with pytest.raises(ValueError, match="'samples16'"):
         parse_key_values(["samples16"])
+
+
+def test_a_malformed_set_option_ends_the_script_with_a_usage_error(capsys):
+    parser = argparse.ArgumentParser(prog="script")
+    assert parse_set_option(parser, ["seed=1"]) == {"seed": 1}
+    with pytest.raises(SystemExit):
+        parse_set_option(parser, ["seed1"])
+    assert "--set takes key=value pairs: expected key=value, got 'seed1'" in capsys.readouterr().err

@@ -68,19 +68,20 @@ def online_adaptation(
     base_psnr, memory_psnr = [], []
     f_p = model.config.context_frames
     per_frame = (model.config.target_frames, model.config.frame_skip, -1)
+
+    def predict(context: torch.Tensor, chunk_actions: torch.Tensor) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(seed)
+        return model.codec.decode(model.sample_chunk(context, chunk_actions, generator=generator, initial_noise=initial_noise))
+
     for k in range(len(chunk_frames) - 1):
         seen.append(latents[k][None])
         memory.observe(window(seen), seen[-1], actions[k].reshape(per_frame)[None])
         context = torch.cat(seen, dim=1)[:, -f_p:]
         chunk_actions = actions[k + 1].reshape(per_frame)[None]
         truth = chunk_frames[k + 1][None]
-        def predict() -> torch.Tensor:
-            generator = torch.Generator().manual_seed(seed)
-            return model.codec.decode(model.sample_chunk(context, chunk_actions, generator=generator, initial_noise=initial_noise))
-
         with memory.disabled():
-            base = predict()
-        adapted = predict()
+            base = predict(context, chunk_actions)
+        adapted = predict(context, chunk_actions)
         base_psnr.append(psnr(base, truth).item())
         memory_psnr.append(psnr(adapted, truth).item())
     return {"base": base_psnr, "memory": memory_psnr}
