@@ -6,7 +6,8 @@ Runs the SFPlanner for whole episodes; at every `--every`-th replan, the candida
 planner's first iteration are also scored in the real env (replaying the episode up to the
 replan, then each candidate), with the planner's own score: rewards at the imagined frames plus
 success. Reported per replan and overall: Spearman rank correlation of predicted and real
-scores, and the real gain over the proposal policy's own plan of the candidate the planner ranks
+scores, split into its two sources (the reward model scoring the real frames vs the real score;
+imagination vs the reward model on the real frames), and the real gain over the proposal policy's own plan of the candidate the planner ranks
 first (what an override buys) and of the truly best candidate (the headroom). Seeds start at
 20000, away from the benchmark's 10000-10049.
 """
@@ -52,13 +53,22 @@ def main() -> None:
         replans += [(seed, replan) for replan in candidate_fidelity(env, agent, seed, every=args.every)]
     env.close()
 
-    per_replan = [{"seed": seed, "step": r.step, "rank_correlation": r.rank_correlation, "chosen_real_gain": r.chosen_real_gain,
-                   "best_real_gain": r.best_real_gain, "predicted": r.predicted.tolist(), "real": r.real.tolist()}
+    per_replan = [{"seed": seed, "step": r.step, "rank_correlation": r.rank_correlation,
+                   "reward_model_rank_correlation": r.reward_model_rank_correlation,
+                   "imagination_rank_correlation": r.imagination_rank_correlation, "chosen_real_gain": r.chosen_real_gain,
+                   "best_real_gain": r.best_real_gain, "predicted": r.predicted.tolist(), "real": r.real.tolist(),
+                   "judged": r.judged.tolist()}
                   for seed, r in replans]
-    correlations = [row["rank_correlation"] for row in per_replan if np.isfinite(row["rank_correlation"])]
+
+    def finite_mean(key: str) -> float | None:
+        values = [row[key] for row in per_replan if np.isfinite(row[key])]
+        return float(np.mean(values)) if values else None
+
     chosen = np.array([row["chosen_real_gain"] for row in per_replan])
     results = {
-        "rank_correlation_mean": float(np.mean(correlations)) if correlations else None,
+        "rank_correlation_mean": finite_mean("rank_correlation"),
+        "reward_model_rank_correlation_mean": finite_mean("reward_model_rank_correlation"),
+        "imagination_rank_correlation_mean": finite_mean("imagination_rank_correlation"),
         "chosen_real_gain_mean": float(chosen.mean()),
         "chosen_really_better_share": float(np.mean(chosen > 0)),
         "chosen_really_worse_share": float(np.mean(chosen < 0)),
@@ -69,11 +79,17 @@ def main() -> None:
         "planner": {key: value for key, value in vars(agent.config).items() if key != "memory"},
         "per_replan": per_replan,
     }
-    rows = [[row["seed"], row["step"], row["rank_correlation"], row["chosen_real_gain"], row["best_real_gain"]] for row in per_replan]
-    rows.append(["all", "-", results["rank_correlation_mean"], results["chosen_real_gain_mean"], results["best_real_gain_mean"]])
+    columns = ["rank_correlation", "reward_model_rank_correlation", "imagination_rank_correlation", "chosen_real_gain", "best_real_gain"]
+    rows = [[row["seed"], row["step"], *(row[key] for key in columns)] for row in per_replan]
+    rows.append(["all", "-", *(results[f"{key}_mean"] for key in columns)])
     write_results(
-        args.out, args.name, results, ["seed", "replan at env step", "rank correlation", "real gain of planner's pick", "real gain of best"],
-        rows, notes=f"Candidates per replan: {agent.config.samples} (first iteration); gains are over the proposal policy's own plan, "
+        args.out, args.name, results,
+        ["seed", "replan at env step", "rank correlation", "reward model on real frames", "imagination vs reward model on real frames",
+         "real gain of planner's pick", "real gain of best"],
+        rows, notes=f"Candidates per replan: {agent.config.samples} (first iteration). Rank correlations are Spearman: predicted vs "
+                    "real score; the reward model's score of the real frames vs the real score (the reward model's share of the "
+                    "error); predicted vs the reward model on the real frames (imagination's share). Gains are over the proposal "
+                    "policy's own plan, "
                     f"in score units (rewards at imagined frames + {agent.config.success_weight} x success). The planner's pick was "
                     f"really better in {results['chosen_really_better_share']:.0%} and really worse in "
                     f"{results['chosen_really_worse_share']:.0%} of scored replans.",

@@ -271,8 +271,7 @@ class SFPlanner:
                                                     generator=self._generator, initial_noise=self.config.initial_noise)
 
         def score(actions: torch.Tensor) -> torch.Tensor:
-            rewards, success_logits = self.reward_model(imagine(actions))
-            return rewards.sum(dim=1) + self.config.success_weight * torch.sigmoid(success_logits).amax(dim=1)
+            return self.reward_model.score(imagine(actions), self.config.success_weight)
 
         prior = None
         if self.proposals is not None:

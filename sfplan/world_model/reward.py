@@ -63,6 +63,12 @@ class RewardModel(nn.Module):
         output = self.net(latents.reshape(-1, *latents.shape[-3:]))
         return output[:, 0].reshape(lead), output[:, 1].reshape(lead)
 
+    def score(self, latents: torch.Tensor, success_weight: float = 1.0) -> torch.Tensor:
+        """The planner's score of (N, F, C, h, w) latent videos, (N,): predicted rewards summed over
+        frames + `success_weight` x the highest predicted success probability."""
+        rewards, success_logits = self(latents)
+        return rewards.sum(dim=1) + success_weight * torch.sigmoid(success_logits).amax(dim=1)
+
     def loss(self, latents: torch.Tensor, rewards: torch.Tensor, successes: torch.Tensor) -> torch.Tensor:
         """MSE on rewards plus binary cross-entropy on success, for (N, C, h, w) latents and (N,) targets."""
         reward, success_logit = self(latents)

@@ -4,7 +4,7 @@ import torch
 import sfplan.envs as envs
 from helpers import tiny_world_model_config
 from sfplan import SFPlanner, SFPlannerConfig
-from sfplan.eval.planner_fidelity import ReplanFidelity, candidate_fidelity, real_score
+from sfplan.eval.planner_fidelity import ReplanFidelity, candidate_fidelity, real_rollout
 from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
 
 
@@ -17,6 +17,10 @@ def test_rank_correlation_and_gains_against_known_orderings():
     assert agreeing.best_real_gain == reversed_.best_real_gain == 2.0
     tied = ReplanFidelity(step=0, predicted=np.array([1.0, 2.0, 3.0, 4.0]), real=np.ones(4), prior=0)
     assert np.isnan(tied.rank_correlation), "nothing to rank when every candidate does equally well"
+    split = ReplanFidelity(step=0, predicted=np.array([3.0, 2.0, 1.0, 0.0]), real=real, prior=0, judged=np.array([5.0, 4.0, 6.0, 7.0]))
+    assert np.isclose(split.imagination_rank_correlation, -0.8)
+    assert np.isclose(split.reward_model_rank_correlation, 0.8)
+    assert np.isnan(agreeing.reward_model_rank_correlation), "not measured without the reward model's scores of real frames"
 
 
 def test_candidates_are_scored_in_the_real_env_by_replaying_the_episode():
@@ -28,8 +32,11 @@ def test_candidates_are_scored_in_the_real_env_by_replaying_the_episode():
     replans = candidate_fidelity(env, agent, seed=3, every=2)
     assert agent.planner is planner, "the agent gets its own planner back"
     assert [r.step for r in replans] == [0, 4]  # replans every chunk of 2 env steps, every second one scored
-    assert all(r.predicted.shape == r.real.shape == (4,) and r.prior is None for r in replans)
+    assert all(r.predicted.shape == r.real.shape == r.judged.shape == (4,) and r.prior is None for r in replans)
+    assert all(np.isfinite(r.judged).all() for r in replans)
     candidate = np.full((4, 2), 0.5, dtype=np.float32)
     prefix = [np.zeros(2, dtype=np.float32)] * 3
-    assert real_score(env, 3, prefix, candidate, 1, 1.0) == real_score(env, 3, prefix, candidate, 1, 1.0)
+    first, again = real_rollout(env, 3, prefix, candidate, 2, 1.0), real_rollout(env, 3, prefix, candidate, 2, 1.0)
+    assert first.score == again.score and np.array_equal(first.images, again.images)
+    assert first.images.shape == (2, 16, 16, 3), "the images at every frame_skip-th step, as the world model imagines them"
     env.close()
