@@ -69,28 +69,87 @@ def _rank_correlation(first: np.ndarray, second: np.ndarray) -> float:
     return float(spearmanr(first, second).statistic)
 
 
+@dataclass(frozen=True)
+class ReplanDecision:
+    """One replan's decision between the proposal policy's own plan and the planner's best candidate.
+
+    step:           env steps executed before the replan.
+    predicted_gain: the best candidate's predicted score minus the prior plan's.
+    real_gain:      the same difference in the real env (0 when the best candidate is the prior's plan).
+    overrode:       the planner executed its best candidate instead of the prior's plan
+                    (predicted_gain reached `prior_margin`).
+    """
+
+    step: int
+    predicted_gain: float
+    real_gain: float
+    overrode: bool
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """What the planner saw at one replan: `candidates` (I, N, H, A) of each of its I iterations,
+    their `scores` (I, N), and `plan`, the (H, A) plan it returned, after `step` env steps."""
+
+    step: int
+    candidates: torch.Tensor
+    scores: torch.Tensor
+    plan: torch.Tensor
+
+
+@dataclass(frozen=True)
+class RecordedEpisode:
+    """An episode of the agent from `reset(seed=seed)`: the executed actions and every replan."""
+
+    seed: int
+    executed: list[np.ndarray]
+    plans: list[PlanRecord]
+    success: bool
+
+
 class _RecordingPlanner:
-    """Wraps a planner and keeps each plan's first scored candidates and their scores."""
+    """Wraps a planner and records, per plan, every iteration's candidates, scores and the result."""
 
     def __init__(self, planner: object, executed: list[np.ndarray]) -> None:
         self._planner, self._executed = planner, executed
-        self.records: list[tuple[int, torch.Tensor, torch.Tensor]] = []
+        self.records: list[PlanRecord] = []
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._planner, name)
 
     def plan(self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None) -> torch.Tensor:
-        first: list[tuple[torch.Tensor, torch.Tensor]] = []
+        iterations: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def recording_score(actions: torch.Tensor) -> torch.Tensor:
             scores = score(actions)
-            if not first:
-                first.append((actions.clone(), scores.detach().clone()))
+            iterations.append((actions.clone(), scores.detach().clone()))
             return scores
 
         plan = self._planner.plan(recording_score, generator=generator, prior=prior)
-        self.records.append((len(self._executed), *first[0]))
+        candidates, scores = (torch.stack(part) for part in zip(*iterations))
+        self.records.append(PlanRecord(len(self._executed), candidates, scores, plan.clone()))
         return plan
+
+
+def record_episode(env: gym.Env, agent: SFPlanner, seed: int) -> RecordedEpisode:
+    """Run `agent` for one episode from `reset(seed=seed)`, recording every replan."""
+    executed: list[np.ndarray] = []
+    planner = agent.planner
+    recorder = _RecordingPlanner(planner, executed)
+    agent.planner = recorder
+    success = False
+    try:
+        observation, _ = env.reset(seed=seed)
+        agent.reset(observation)
+        done = False
+        while not done:
+            executed.append(agent.act(observation))
+            observation, _, terminated, truncated, info = env.step(executed[-1])
+            success |= bool(info["success"])
+            done = terminated or truncated
+    finally:
+        agent.planner = planner
+    return RecordedEpisode(seed, executed, recorder.records, success)
 
 
 @dataclass(frozen=True)
@@ -128,33 +187,43 @@ def judged_score(agent: SFPlanner, images: np.ndarray) -> float:
     return float(agent.reward_model.score(agent.world_model.codec.encode(frames[None]), agent.config.success_weight)[0])
 
 
-def candidate_fidelity(env: gym.Env, agent: SFPlanner, seed: int, every: int = 3) -> list[ReplanFidelity]:
-    """Run `agent` for one episode from `reset(seed=seed)`; for every `every`-th replan, score its
-    first-iteration candidates in the real env by replaying the episode up to that replan, and
-    with the agent's reward model on the real frames each candidate produces.
+def candidate_fidelity(env: gym.Env, agent: SFPlanner, episode: RecordedEpisode, every: int = 3) -> list[ReplanFidelity]:
+    """For every `every`-th replan of a recorded `episode`, score its first-iteration candidates in
+    the real env by replaying the episode up to that replan, and with the agent's reward model on
+    the real frames each candidate produces.
 
     Costs about (steps before the replan + horizon) env steps per candidate.
     """
-    executed: list[np.ndarray] = []
-    planner = agent.planner
-    recorder = _RecordingPlanner(planner, executed)
-    agent.planner = recorder
-    try:
-        observation, _ = env.reset(seed=seed)
-        agent.reset(observation)
-        done = False
-        while not done:
-            executed.append(agent.act(observation))
-            observation, _, terminated, truncated, _ = env.step(executed[-1])
-            done = terminated or truncated
-    finally:
-        agent.planner = planner
     prior = PRIOR_PLAN_SLOT if agent.proposals is not None else None
     skip, weight = agent.world_model.config.frame_skip, agent.config.success_weight
     results = []
-    for step, candidates, predicted in recorder.records[::every]:
-        rollouts = [real_rollout(env, seed, executed[:step], candidate, skip, weight) for candidate in candidates.numpy()]
+    for record in episode.plans[::every]:
+        candidates, predicted = record.candidates[0].numpy(), record.scores[0].numpy()
+        rollouts = [real_rollout(env, episode.seed, episode.executed[: record.step], candidate, skip, weight) for candidate in candidates]
         real = np.array([rollout.score for rollout in rollouts])
         judged = np.array([judged_score(agent, rollout.images) for rollout in rollouts])
-        results.append(ReplanFidelity(step, predicted.numpy(), real, prior, judged))
+        results.append(ReplanFidelity(record.step, predicted, real, prior, judged))
     return results
+
+
+def decision_audit(env: gym.Env, agent: SFPlanner, episode: RecordedEpisode) -> list[ReplanDecision]:
+    """For every replan of a recorded `episode`, the real gain of the planner's best candidate over
+    its proposal policy's own plan, both replayed in the env: whether overriding the prior paid,
+    where the planner did and where its margin stopped it. Two replays per replan."""
+    if agent.proposals is None or agent.config.prior_margin is None:
+        raise ValueError("the decision audit needs an agent with a proposal policy and a prior_margin")
+    skip, weight = agent.world_model.config.frame_skip, agent.config.success_weight
+    decisions = []
+    for record in episode.plans:
+        flat_scores = record.scores.flatten()
+        top = int(flat_scores.argmax())
+        best = record.candidates.flatten(0, 1)[top]
+        prior_plan, prior_score = record.candidates[0, PRIOR_PLAN_SLOT], float(record.scores[0, PRIOR_PLAN_SLOT])
+        predicted_gain = float(flat_scores[top]) - prior_score
+        real_gain = 0.0
+        if not torch.equal(best, prior_plan):
+            prefix = episode.executed[: record.step]
+            real_gain = (real_rollout(env, episode.seed, prefix, best.numpy(), skip, weight).score
+                         - real_rollout(env, episode.seed, prefix, prior_plan.numpy(), skip, weight).score)
+        decisions.append(ReplanDecision(record.step, predicted_gain, real_gain, overrode=not torch.equal(record.plan, prior_plan)))
+    return decisions

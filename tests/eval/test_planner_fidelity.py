@@ -1,10 +1,12 @@
 import numpy as np
+import pytest
 import torch
 
 import sfplan.envs as envs
 from helpers import tiny_world_model_config
 from sfplan import SFPlanner, SFPlannerConfig
-from sfplan.eval.planner_fidelity import ReplanFidelity, candidate_fidelity, real_rollout
+from sfplan.eval.planner_fidelity import ReplanFidelity, candidate_fidelity, decision_audit, real_rollout, record_episode
+from sfplan.policies import BCPolicy, BCPolicyConfig
 from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
 
 
@@ -29,8 +31,10 @@ def test_candidates_are_scored_in_the_real_env_by_replaying_the_episode():
     agent = SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)),
                       SFPlannerConfig(samples=4, iterations=1, elites=2, threads=1, use_memory=False))
     planner = agent.planner
-    replans = candidate_fidelity(env, agent, seed=3, every=2)
+    episode = record_episode(env, agent, seed=3)
     assert agent.planner is planner, "the agent gets its own planner back"
+    assert len(episode.executed) == 8 and [record.step for record in episode.plans] == [0, 2, 4, 6]
+    replans = candidate_fidelity(env, agent, episode, every=2)
     assert [r.step for r in replans] == [0, 4]  # replans every chunk of 2 env steps, every second one scored
     assert all(r.predicted.shape == r.real.shape == r.judged.shape == (4,) and r.prior is None for r in replans)
     assert all(np.isfinite(r.judged).all() for r in replans)
@@ -39,4 +43,28 @@ def test_candidates_are_scored_in_the_real_env_by_replaying_the_episode():
     first, again = real_rollout(env, 3, prefix, candidate, 2, 1.0), real_rollout(env, 3, prefix, candidate, 2, 1.0)
     assert first.score == again.score and np.array_equal(first.images, again.images)
     assert first.images.shape == (2, 16, 16, 3), "the images at every frame_skip-th step, as the world model imagines them"
+    env.close()
+
+
+def test_decision_audit_replays_the_prior_plan_and_the_best_candidate_at_every_replan():
+    env = envs.make("pointmass-push", image_size=16, max_episode_steps=8)
+    torch.manual_seed(0)
+    prior = BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2))
+    config = SFPlannerConfig(samples=4, iterations=2, elites=2, threads=1, use_memory=False, prior_fraction=0.5, prior_margin=0.0)
+    agent = SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)), config, proposals=prior)
+    episode = record_episode(env, agent, seed=3)
+    assert all(record.candidates.shape == (2, 4, 4, 2) and record.scores.shape == (2, 4) for record in episode.plans)
+    decisions = decision_audit(env, agent, episode)
+    assert [d.step for d in decisions] == [0, 2, 4, 6]
+    for record, decision in zip(episode.plans, decisions):
+        assert decision.predicted_gain >= 0, "the prior's plan is a candidate, so the best scores at least as high"
+        best = record.candidates.flatten(0, 1)[record.scores.flatten().argmax()]
+        assert torch.equal(record.plan, best), "with margin 0 the planner executes its best candidate"
+        assert decision.overrode == (not torch.equal(best, record.candidates[0, 1]))
+        prefix = episode.executed[: record.step]
+        expected = real_rollout(env, 3, prefix, best.numpy(), 1, 1.0).score - real_rollout(env, 3, prefix, record.candidates[0, 1].numpy(), 1, 1.0).score
+        assert np.isclose(decision.real_gain, expected)
+    agent.config.prior_margin = None
+    with pytest.raises(ValueError, match="prior_margin"):
+        decision_audit(env, agent, episode)
     env.close()
