@@ -45,6 +45,12 @@ class SFPlannerConfig:
                      `WorldModelConfig.initial_noise`): 0, deterministic imagination, so candidates
                      differ only by their actions, not by their noise draw (on held-out lift
                      windows also +0.2 dB next-chunk PSNR at one step: results/world_model.md).
+    imagination_draws: imagine each candidate this many times with independent noise (needs
+                     initial_noise > 0) and score it pessimistically: the mean over draws minus
+                     `uncertainty_penalty` x their standard deviation, so a plan whose outcome the
+                     model is unsure of (say, a grasp that holds in some draws and not in others)
+                     ranks below a sure one. 1: one imagination per candidate.
+    uncertainty_penalty: weight of the draws' standard deviation in the score (draws > 1).
     success_weight:  score = sum of predicted rewards + success_weight * max predicted success.
     use_memory:      write each completed real chunk into a Temp-LoRA fast memory.
     keep_memory:     keep the memory across episodes (multi-episode mode) instead of resetting it.
@@ -68,6 +74,8 @@ class SFPlannerConfig:
     prior_margin: float | None = None
     denoise_steps: int = 1
     initial_noise: float = 0.0
+    imagination_draws: int = 1
+    uncertainty_penalty: float = 1.0
     success_weight: float = 1.0
     use_memory: bool = True
     keep_memory: bool = False
@@ -80,6 +88,12 @@ class SFPlannerConfig:
             self.memory = FastMemoryConfig(**self.memory)
         if self.planner not in PLANNERS:
             raise ValueError(f"unknown planner {self.planner!r}; known: {', '.join(sorted(PLANNERS))}")
+        if self.imagination_draws < 1:
+            raise ValueError(f"imagination_draws must be >= 1, got {self.imagination_draws}")
+        if self.imagination_draws > 1 and self.initial_noise == 0:
+            raise ValueError("imagination_draws > 1 needs initial_noise > 0: from the noise's mean every draw is the same")
+        if self.uncertainty_penalty < 0:
+            raise ValueError(f"uncertainty_penalty must be >= 0, got {self.uncertainty_penalty}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SFPlannerConfig:
@@ -271,7 +285,12 @@ class SFPlanner:
                                                     generator=self._generator, initial_noise=self.config.initial_noise)
 
         def score(actions: torch.Tensor) -> torch.Tensor:
-            return self.reward_model.score(imagine(actions), self.config.success_weight)
+            draws = self.config.imagination_draws
+            scores = self.reward_model.score(imagine(actions.repeat(draws, 1, 1)), self.config.success_weight)
+            if draws == 1:
+                return scores
+            scores = scores.reshape(draws, len(actions))
+            return scores.mean(dim=0) - self.config.uncertainty_penalty * scores.std(dim=0)
 
         prior = None
         if self.proposals is not None:

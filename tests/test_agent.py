@@ -115,6 +115,29 @@ def test_missing_or_corrupt_checkpoint_raises_checkpoint_error(tmp_path):
         SFPlanner.from_pretrained(tmp_path / "agent")
 
 
+def test_several_imagination_draws_score_a_candidate_by_mean_minus_penalty_times_spread(push_env, monkeypatch):
+    agent = tiny_agent(initial_noise=1.0, imagination_draws=3, uncertainty_penalty=0.5)
+    batches = []
+    imagine = agent.world_model.imagine_latents
+
+    def counting_imagine(context, actions, **kwargs):
+        batches.append(len(actions))
+        return imagine(context, actions, **kwargs)
+
+    monkeypatch.setattr(agent.world_model, "imagine_latents", counting_imagine)
+    # draw d of candidate j scores 6d + j: mean 6 + j, standard deviation 6 over the 3 draws
+    monkeypatch.setattr(agent.reward_model, "score", lambda latents, weight: torch.arange(len(latents), dtype=torch.float32))
+    observation, _ = push_env.reset(seed=0)
+    agent.reset(observation)
+    agent.act(observation)
+    assert batches[:2] == [18, 18], "each iteration imagines its 6 candidates 3 times in one call"
+    assert agent.plan_stats[0].best_score == pytest.approx(6 + 5 - 0.5 * 6)
+    with pytest.raises(ValueError, match="needs initial_noise > 0"):
+        SFPlannerConfig(imagination_draws=2)
+    with pytest.raises(ValueError, match="imagination_draws must be >= 1"):
+        SFPlannerConfig(imagination_draws=0)
+
+
 def test_proposal_policy_feeds_the_planner(push_env):
     from sfplan.policies import BCPolicy, BCPolicyConfig
 
