@@ -131,8 +131,8 @@ def write_decisions(args: argparse.Namespace, agent: SFPlanner, episodes: list[t
     overrides = summary([d for _, d in decisions if d.overrode])
     results = {
         "prior_margin": margin,
-        "bins": [{**row, "predicted_gain_from": float(row["predicted_gain_from"]), "predicted_gain_to": float(row["predicted_gain_to"])}
-                 for row in bins],
+        "bins": [{**row, **{edge: None if np.isinf(row[edge]) else float(row[edge]) for edge in ("predicted_gain_from", "predicted_gain_to")}}
+                 for row in bins],  # open ends as null: strict JSON has no infinity
         "overrides": overrides,
         "episode_success": {str(episode.seed): episode.success for episode, _ in episodes},
         "episodes": args.episodes,

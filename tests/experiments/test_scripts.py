@@ -189,3 +189,30 @@ def test_benchmark_planner_variants_sit_beside_the_default_rows(tmp_path):
     benchmark(tmp_path, 16, *checkpoint)
     results = benchmark(tmp_path, 16, *checkpoint, "--update", "--set", "seed=1", "initial_noise=1")
     assert set(results["pointmass-push"]) == {"SFPlanner", "SFPlanner [seed=1, initial_noise=1]"}
+
+
+def test_planner_fidelity_ranks_candidates_and_audits_decisions(tmp_path):
+    import torch
+
+    from helpers import tiny_world_model_config
+    from sfplan import SFPlanner, SFPlannerConfig
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+    from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
+
+    torch.manual_seed(0)
+    SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)),
+              SFPlannerConfig(samples=4, iterations=1, elites=2, threads=1, use_memory=False, prior_fraction=0.5, prior_margin=0.5),
+              proposals=BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2))).save(tmp_path / "agent")
+    common = ("--checkpoint", str(tmp_path / "agent"), "--env", "pointmass-push", "--image-size", "16", "--max-episode-steps", "6",
+              "--episodes", "1", "--threads", "1", "--out", str(tmp_path / "results"))
+    result = run("planner_fidelity.py", *common, "--every", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    candidates = json.loads((tmp_path / "results" / "planner_fidelity.json").read_text())
+    assert [row["step"] for row in candidates["per_replan"]] == [0, 4]
+    assert len(candidates["per_replan"][0]["judged"]) == 4
+    result = run("planner_fidelity.py", *common, "--analysis", "decisions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    decisions = json.loads((tmp_path / "results" / "planner_decisions.json").read_text())
+    assert [row["step"] for row in decisions["per_replan"]] == [0, 2, 4]
+    assert sum(row["replans"] for row in decisions["bins"]) == 3
+    assert decisions["overrides"]["replans"] == sum(row["overrode"] for row in decisions["per_replan"])
