@@ -88,6 +88,8 @@ class SFPlannerConfig:
             self.memory = FastMemoryConfig(**self.memory)
         if self.planner not in PLANNERS:
             raise ValueError(f"unknown planner {self.planner!r}; known: {', '.join(sorted(PLANNERS))}")
+        if not 0.0 <= self.initial_noise <= 1.0:
+            raise ValueError(f"initial_noise must be in [0, 1] (0: deterministic, 1: full noise), got {self.initial_noise}")
         if self.imagination_draws < 1:
             raise ValueError(f"imagination_draws must be >= 1, got {self.imagination_draws}")
         if self.imagination_draws > 1 and self.initial_noise == 0:

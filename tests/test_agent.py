@@ -136,6 +136,8 @@ def test_several_imagination_draws_score_a_candidate_by_mean_minus_penalty_times
         SFPlannerConfig(imagination_draws=2)
     with pytest.raises(ValueError, match="imagination_draws must be >= 1"):
         SFPlannerConfig(imagination_draws=0)
+    with pytest.raises(ValueError, match=r"initial_noise must be in \[0, 1\]"):
+        SFPlannerConfig(initial_noise=2.0)
 
 
 def test_proposal_policy_feeds_the_planner(push_env):

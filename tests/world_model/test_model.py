@@ -77,6 +77,8 @@ def test_sampling_from_the_noise_mean_is_deterministic_and_full_noise_is_not(ste
     assert torch.equal(sample(0, None), sample(0, 1.0)), "the config's initial_noise (1.0) is the default"
     with pytest.raises(ValueError, match=r"initial_noise must be in \[0, 1\]"):
         tiny_world_model_config(initial_noise=-0.5)
+    with pytest.raises(ValueError, match=r"initial_noise must be in \[0, 1\]"):
+        sample(0, 1.5)  # an override is checked where every sampling call meets
 
 
 def test_imagine_feeds_each_chunk_as_the_next_context(monkeypatch):
