@@ -9,8 +9,9 @@ planner's first iteration are also scored in the real env (replaying the episode
 replan, then each candidate), with the planner's own score: rewards at the imagined frames plus
 success. Reported per replan and overall: Spearman rank correlation of predicted and real
 scores, split into its two sources (the reward model scoring the real frames vs the real score;
-imagination vs the reward model on the real frames), and the real gain over the proposal policy's own plan of the candidate the planner ranks
-first (what an override buys) and of the truly best candidate (the headroom).
+imagination vs the reward model on the real frames), and the real gain over the proposal
+policy's own plan of the candidate the planner ranks first (what an override buys) and of the
+truly best candidate (the headroom).
 
 The decisions analysis is cheaper (two replays per replan) and follows what the planner does:
 at every replan, the real gain of its best candidate over its proposal policy's own plan,
