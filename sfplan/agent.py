@@ -16,6 +16,7 @@ from .config_io import config_from_dict
 from .fast import FastMemory, FastMemoryConfig
 from .planning import PLANNERS, PlanStats, SamplingPlannerConfig, make_planner
 from .world_model import RewardModel, VideoWorldModel
+from .world_model.config import check_initial_noise
 
 AGENT_CONFIG = "sfplanner.json"
 PROPOSAL_POLICY = "proposal_policy"
@@ -88,8 +89,7 @@ class SFPlannerConfig:
             self.memory = FastMemoryConfig(**self.memory)
         if self.planner not in PLANNERS:
             raise ValueError(f"unknown planner {self.planner!r}; known: {', '.join(sorted(PLANNERS))}")
-        if not 0.0 <= self.initial_noise <= 1.0:
-            raise ValueError(f"initial_noise must be in [0, 1] (0: deterministic, 1: full noise), got {self.initial_noise}")
+        check_initial_noise(self.initial_noise)
         if self.imagination_draws < 1:
             raise ValueError(f"imagination_draws must be >= 1, got {self.imagination_draws}")
         if self.imagination_draws > 1 and self.initial_noise == 0:

@@ -8,6 +8,12 @@ from typing import Any
 from ..config_io import config_from_dict
 
 
+def check_initial_noise(value: float) -> None:
+    """Raise a ValueError unless the sampler's starting-noise scale is in [0, 1]."""
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"initial_noise must be in [0, 1] (0: deterministic, 1: full noise), got {value}")
+
+
 @dataclass
 class CodecConfig:
     """The frame autoencoder: (3, H, W) pixels <-> (latent_channels, H/f, W/f) latents.
@@ -95,8 +101,7 @@ class WorldModelConfig:
             raise ValueError("attention_levels needs one entry per UNet level (block_channels)")
         if self.denoise_steps < 1:
             raise ValueError(f"denoise_steps must be at least 1, got {self.denoise_steps}")
-        if not 0.0 <= self.initial_noise <= 1.0:
-            raise ValueError(f"initial_noise must be in [0, 1] (0: deterministic, 1: full noise), got {self.initial_noise}")
+        check_initial_noise(self.initial_noise)
 
     @property
     def steps_per_chunk(self) -> int:

@@ -13,7 +13,7 @@ from torch import nn
 from ..checkpoint import CheckpointError, load_weights, read_config, save_pretrained
 from .action_encoder import ActionEncoder
 from .codec import FrameAutoencoder
-from .config import WorldModelConfig
+from .config import WorldModelConfig, check_initial_noise
 from .frames import frames_to_unit_float
 from .temporal_conv import use_fast_temporal_convs
 
@@ -210,8 +210,7 @@ class VideoWorldModel(nn.Module):
         scheduler = EDMEulerScheduler.from_config(self.scheduler.config)  # samplers keep per-call state
         scheduler.set_timesteps(steps or self.config.denoise_steps)
         noise_scale = self.config.initial_noise if initial_noise is None else initial_noise
-        if not 0.0 <= noise_scale <= 1.0:
-            raise ValueError(f"initial_noise must be in [0, 1] (0: deterministic, 1: full noise), got {noise_scale}")
+        check_initial_noise(noise_scale)
         sample = torch.randn(shape, generator=generator) * (scheduler.sigmas[0] * noise_scale)
         for timestep in scheduler.timesteps:
             sigma = scheduler.sigmas[scheduler.step_index if scheduler.step_index is not None else 0]
