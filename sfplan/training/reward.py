@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 from scipy.stats import spearmanr
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data import ChunkDataset, ChunkSpec, Episode
@@ -58,10 +59,8 @@ def imagine_windows(
     spec = ChunkSpec(config.context_frames, chunks * config.target_frames, config.frame_skip, stride=stride)
     dataset = ChunkDataset(episodes, spec, frames=latents)
     imagined, real, rewards, successes = [], [], [], []
-    for start in tqdm(range(0, len(dataset), batch_size), desc="imagining windows", disable=not progress):
-        items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
-        batch = {key: torch.stack([item[key] for item in items]) for key in items[0]}
-        actions = batch["actions"].reshape(len(items), -1, config.action_dim)
+    for batch in tqdm(DataLoader(dataset, batch_size=batch_size), desc="imagining windows", disable=not progress):
+        actions = batch["actions"].flatten(1, 2)  # (B, chunks x f_g, k, A) -> (B, L, A)
         imagined.append(world_model.imagine_latents(batch["context"], actions, steps=steps, initial_noise=initial_noise))
         real.append(batch["target"])
         rewards.append(batch["rewards"])
