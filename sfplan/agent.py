@@ -15,11 +15,12 @@ from .checkpoint import CheckpointError, replace_directory, save_pretrained
 from .config_io import config_from_dict
 from .fast import FastMemory, FastMemoryConfig
 from .planning import PLANNERS, PlanStats, SamplingPlannerConfig, make_planner
-from .world_model import RewardModel, VideoWorldModel
+from .world_model import RewardModel, ValueModel, VideoWorldModel
 from .world_model.config import check_initial_noise
 
 AGENT_CONFIG = "sfplanner.json"
 PROPOSAL_POLICY = "proposal_policy"
+VALUE_MODEL = "value_model"
 
 
 class ProposalPolicy(Protocol):
@@ -52,7 +53,12 @@ class SFPlannerConfig:
                      model is unsure of (say, a grasp that holds in some draws and not in others)
                      ranks below a sure one. 1: one imagination per candidate.
     uncertainty_penalty: weight of the draws' standard deviation in the score (draws > 1).
-    success_weight:  score = sum of predicted rewards + success_weight * max predicted success.
+    success_weight:  score = sum of predicted rewards + success_weight * max predicted success
+                     (+ the value term below).
+    value_weight:    adds value_weight x the value model's value of the last imagined frame (its
+                     discounted reward-to-go, in reward per step), so the score sees past the
+                     horizon: whether the episode is still on its way to success. Needs a value
+                     model (`value_model/` in the checkpoint); 0: not used.
     use_memory:      write each completed real chunk into a Temp-LoRA fast memory.
     keep_memory:     keep the memory across episodes (multi-episode mode) instead of resetting it.
     memory:          the fast memory's settings.
@@ -78,6 +84,7 @@ class SFPlannerConfig:
     imagination_draws: int = 1
     uncertainty_penalty: float = 1.0
     success_weight: float = 1.0
+    value_weight: float = 0.0
     use_memory: bool = True
     keep_memory: bool = False
     memory: FastMemoryConfig = field(default_factory=FastMemoryConfig)
@@ -96,6 +103,8 @@ class SFPlannerConfig:
             raise ValueError("imagination_draws > 1 needs initial_noise > 0: from the noise's mean every draw is the same")
         if self.uncertainty_penalty < 0:
             raise ValueError(f"uncertainty_penalty must be >= 0, got {self.uncertainty_penalty}")
+        if self.value_weight < 0:
+            raise ValueError(f"value_weight must be >= 0, got {self.value_weight}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SFPlannerConfig:
@@ -111,7 +120,8 @@ class SFPlanner:
     world-model call, scores the imagined latents with the `RewardModel`, and queues the
     first actions of the best plan. Each completed real chunk of frames is written into the
     fast memory, so imagination adapts to the episode. With `proposals` (a behaviour-cloned
-    policy, say), `prior_fraction` of each iteration's candidates come from it.
+    policy, say), `prior_fraction` of each iteration's candidates come from it. With a
+    `value_model` and `value_weight > 0` the score also counts the value of the last imagined frame.
     """
 
     def __init__(
@@ -120,13 +130,20 @@ class SFPlanner:
         reward_model: RewardModel,
         config: SFPlannerConfig | None = None,
         proposals: ProposalPolicy | None = None,
+        value_model: ValueModel | None = None,
     ) -> None:
         self.world_model = world_model.eval()
         self.reward_model = reward_model.eval()
+        self.value_model = value_model.eval() if value_model is not None else None
         self.config = config or SFPlannerConfig()
         self.proposals = proposals
         if (proposals is None) != (self.config.prior_fraction == 0):
             raise ValueError("prior_fraction > 0 needs a proposal policy, and a proposal policy needs prior_fraction > 0")
+        if self.config.value_weight > 0 and value_model is None:
+            raise ValueError(
+                "value_weight > 0 needs a value model: train one with experiments/train_value_model.py and export it "
+                "with experiments/export_agent.py --value-model, or set value_weight=0"
+            )
         wm = world_model.config
         self.replan_every = self.config.replan_every or wm.steps_per_chunk
         planner_config = SamplingPlannerConfig(
@@ -150,8 +167,8 @@ class SFPlanner:
     # ------------------------------------------------------------ persistence
     @classmethod
     def from_pretrained(cls, directory: str | Path, proposals: ProposalPolicy | None = None, **overrides: Any) -> SFPlanner:
-        """Load `world_model/`, `reward_model/` and, if present, `sfplanner.json` and the
-        behaviour-cloned `proposal_policy/` from `directory`.
+        """Load `world_model/`, `reward_model/` and, if present, `sfplanner.json`, `value_model/`
+        and the behaviour-cloned `proposal_policy/` from `directory`.
 
         `overrides` replace fields of the saved agent config (e.g. `samples=64`); `proposals`
         replaces the saved proposal policy. With `prior_fraction=0` no proposal policy is used.
@@ -161,6 +178,7 @@ class SFPlanner:
             raise CheckpointError(f"no SFPlanner checkpoint at {directory}; train one with experiments/train_world_model.py")
         world_model = VideoWorldModel.from_pretrained(directory / "world_model")
         reward_model = RewardModel.from_pretrained(directory / "reward_model")
+        value_model = ValueModel.from_pretrained(directory / VALUE_MODEL) if (directory / VALUE_MODEL).is_dir() else None
         saved = json.loads((directory / AGENT_CONFIG).read_text()) if (directory / AGENT_CONFIG).exists() else {}
         config = SFPlannerConfig.from_dict({**saved, **overrides})
         if config.prior_fraction == 0:
@@ -169,15 +187,17 @@ class SFPlanner:
             from .policies import BCPolicy
 
             proposals = BCPolicy.from_pretrained(directory / PROPOSAL_POLICY)
-        return cls(world_model, reward_model, config, proposals=proposals)
+        return cls(world_model, reward_model, config, proposals=proposals, value_model=value_model)
 
     def save(self, directory: str | Path) -> Path:
-        """Write world model, reward model, agent config and the proposal policy (when it has
-        `save_pretrained`) into `directory` atomically."""
+        """Write world model, reward model, value model (when there is one), agent config and the
+        proposal policy (when it has `save_pretrained`) into `directory` atomically."""
 
         def build(temp: Path) -> None:
             self.world_model.save_pretrained(temp / "world_model")  # base weights; adapters are per episode
             save_pretrained(self.reward_model, self.reward_model.config.to_dict(), temp / "reward_model")
+            if self.value_model is not None:
+                save_pretrained(self.value_model, self.value_model.config.to_dict(), temp / VALUE_MODEL)
             (temp / AGENT_CONFIG).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
             if hasattr(self.proposals, "save_pretrained"):
                 self.proposals.save_pretrained(temp / PROPOSAL_POLICY)
@@ -245,6 +265,15 @@ class SFPlanner:
         action = self.act(observation)
         return (action[None] if batched else action), state
 
+    @torch.no_grad()
+    def score_imagined(self, latents: torch.Tensor) -> torch.Tensor:
+        """The planner's score of (N, F, C, h, w) imagined latent videos, (N,): the reward model's
+        `score`, plus `value_weight` x the value model's value of each video's last frame."""
+        scores = self.reward_model.score(latents, self.config.success_weight)
+        if self.config.value_weight > 0:
+            scores = scores + self.config.value_weight * self.value_model(latents[:, -1])
+        return scores
+
     # -------------------------------------------------------------- internals
     def _remember(self, observation: dict[str, np.ndarray]) -> None:
         image = observation.get("image") if isinstance(observation, dict) else None
@@ -288,7 +317,7 @@ class SFPlanner:
 
         def score(actions: torch.Tensor) -> torch.Tensor:
             draws = self.config.imagination_draws
-            scores = self.reward_model.score(imagine(actions.repeat(draws, 1, 1)), self.config.success_weight)
+            scores = self.score_imagined(imagine(actions.repeat(draws, 1, 1)))
             if draws == 1:
                 return scores
             scores = scores.reshape(draws, len(actions))

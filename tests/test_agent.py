@@ -8,7 +8,7 @@ import sfplan.envs as envs
 from helpers import tiny_world_model_config
 from sfplan import SFPlanner, SFPlannerConfig
 from sfplan.checkpoint import CheckpointError
-from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
+from sfplan.world_model import RewardModel, RewardModelConfig, ValueModel, ValueModelConfig, VideoWorldModel
 
 
 def tiny_agent(**config) -> SFPlanner:
@@ -138,6 +138,30 @@ def test_several_imagination_draws_score_a_candidate_by_mean_minus_penalty_times
         SFPlannerConfig(imagination_draws=0)
     with pytest.raises(ValueError, match=r"initial_noise must be in \[0, 1\]"):
         SFPlannerConfig(initial_noise=2.0)
+
+
+def test_value_weight_adds_the_value_of_the_last_imagined_frame(tmp_path, push_env, monkeypatch):
+    torch.manual_seed(0)
+    value_model = ValueModel(ValueModelConfig(latent_channels=2, latent_size=8, hidden=8))
+    agent = tiny_agent(use_memory=False)
+    agent = SFPlanner(agent.world_model, agent.reward_model, SFPlannerConfig(**{**vars(agent.config), "value_weight": 2.0}),
+                      value_model=value_model)
+    latents = torch.zeros(3, 4, 2, 8, 8)
+    latents[:, -1] = torch.arange(3.0).view(3, 1, 1, 1)  # only the last frames differ, by their value
+    latents[:, 0] = torch.randn(3, 2, 8, 8)  # earlier frames change the reward term only
+    monkeypatch.setattr(value_model, "forward", lambda frames: frames.flatten(1).mean(dim=1))
+    rewards_only = agent.reward_model.score(latents, agent.config.success_weight)
+    torch.testing.assert_close(agent.score_imagined(latents) - rewards_only, 2.0 * torch.arange(3.0))
+    monkeypatch.undo()
+    agent.save(tmp_path / "agent")
+    loaded = SFPlanner.from_pretrained(tmp_path / "agent")
+    torch.testing.assert_close(loaded.score_imagined(latents), agent.score_imagined(latents))
+    observation, _ = push_env.reset(seed=1)
+    agent.reset(observation)
+    loaded.reset(observation)
+    np.testing.assert_array_equal(agent.act(observation), loaded.act(observation))
+    with pytest.raises(ValueError, match="value_weight > 0 needs a value model"):
+        SFPlanner(agent.world_model, agent.reward_model, SFPlannerConfig(value_weight=1.0))
 
 
 def test_proposal_policy_feeds_the_planner(push_env):

@@ -1,8 +1,12 @@
-"""The slow learner: frame codec, action-conditioned video diffusion model, reward model."""
+"""The slow learner: frame codec, action-conditioned video diffusion model, reward and value models."""
 
 from .codec import FrameAutoencoder
 from .config import CodecConfig, WorldModelConfig
 from .model import VideoWorldModel
 from .reward import RewardModel, RewardModelConfig
+from .value import ValueModel, ValueModelConfig, value_targets
 
-__all__ = ["CodecConfig", "FrameAutoencoder", "RewardModel", "RewardModelConfig", "VideoWorldModel", "WorldModelConfig"]
+__all__ = [
+    "CodecConfig", "FrameAutoencoder", "RewardModel", "RewardModelConfig", "ValueModel", "ValueModelConfig",
+    "VideoWorldModel", "WorldModelConfig", "value_targets",
+]

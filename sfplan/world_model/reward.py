@@ -12,6 +12,23 @@ from torch import nn
 from ..checkpoint import load_weights, read_config
 
 
+def latent_frame_net(latent_channels: int, latent_size: int, hidden: int, outputs: int) -> nn.Sequential:
+    """A small strided conv net, (N, latent_channels, latent_size, latent_size) -> (N, outputs):
+    the reward model's and the value model's body."""
+    return nn.Sequential(
+        nn.Conv2d(latent_channels, hidden, 3, padding=1),
+        nn.SiLU(),
+        nn.Conv2d(hidden, 2 * hidden, 3, stride=2, padding=1),
+        nn.SiLU(),
+        nn.Conv2d(2 * hidden, 2 * hidden, 3, stride=2, padding=1),
+        nn.SiLU(),
+        nn.Flatten(),
+        nn.Linear(2 * hidden * (latent_size // 4) ** 2, 128),
+        nn.SiLU(),
+        nn.Linear(128, outputs),
+    )
+
+
 @dataclass
 class RewardModelConfig:
     """latent_channels/latent_size: the codec's latent frame shape; hidden: conv width."""
@@ -38,19 +55,7 @@ class RewardModel(nn.Module):
     def __init__(self, config: RewardModelConfig) -> None:
         super().__init__()
         self.config = config
-        hidden = config.hidden
-        self.net = nn.Sequential(
-            nn.Conv2d(config.latent_channels, hidden, 3, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(hidden, 2 * hidden, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Conv2d(2 * hidden, 2 * hidden, 3, stride=2, padding=1),
-            nn.SiLU(),
-            nn.Flatten(),
-            nn.Linear(2 * hidden * (config.latent_size // 4) ** 2, 128),
-            nn.SiLU(),
-            nn.Linear(128, 2),
-        )
+        self.net = latent_frame_net(config.latent_channels, config.latent_size, config.hidden, outputs=2)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> RewardModel:

@@ -74,6 +74,14 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert set(results["before"]) == set(results["after"]) >= {"reward_mse_imagined", "score_rank_correlation_imagined"}
     assert (tmp_path / "reward" / "model.safetensors").exists()
 
+    result = run("train_value_model.py", "--run", str(run_dir), "--dataset", str(push_dataset), "--out", str(tmp_path / "value"),
+                 "--holdout", "1", "--steps", "3", "--batch-size", "8", "--threads", "1", "--results", str(tmp_path / "results"),
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "results" / "value_model.json").read_text())
+    assert set(results["untrained"]) == set(results["trained"]) >= {"mse", "r2", "rank_correlation"}
+    assert (tmp_path / "value" / "model.safetensors").exists()
+
 
 def save_tiny_agent(directory):
     import torch
@@ -100,28 +108,31 @@ def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
     assert (tmp_path / "out" / "episode_1000.mp4").stat().st_size > 0
 
 
-def test_export_agent_writes_a_half_precision_world_model_with_its_prior(tmp_path):
+def test_export_agent_writes_a_half_precision_world_model_with_its_prior_and_value_model(tmp_path):
     import torch
 
     from sfplan import SFPlanner
     from sfplan.checkpoint import save_pretrained
     from sfplan.policies import BCPolicy, BCPolicyConfig
-    from sfplan.world_model import RewardModel, RewardModelConfig
+    from sfplan.world_model import RewardModel, RewardModelConfig, ValueModel, ValueModelConfig
 
     save_tiny_agent(tmp_path / "run")
     BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2)).save_pretrained(tmp_path / "bc")
     other_reward = RewardModel(RewardModelConfig(2, 8, 8))
     save_pretrained(other_reward, other_reward.config.to_dict(), tmp_path / "reward")
+    value_model = ValueModel(ValueModelConfig(2, 8, 8))
+    save_pretrained(value_model, value_model.config.to_dict(), tmp_path / "value")
     result = run("export_agent.py", "--run", str(tmp_path / "run"), "--bc", str(tmp_path / "bc"), "--out", str(tmp_path / "ckpt"),
-                 "--reward-model", str(tmp_path / "reward"), "--set", "samples=4", "elites=2", "prior_fraction=0.5", "planner=cem",
-                 cwd=tmp_path)
+                 "--reward-model", str(tmp_path / "reward"), "--value-model", str(tmp_path / "value"),
+                 "--set", "samples=4", "elites=2", "prior_fraction=0.5", "planner=cem", "value_weight=2.0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     agent = SFPlanner.from_pretrained(tmp_path / "ckpt")
     assert agent.config.planner == "cem" and agent.config.samples == 4 and agent.proposals is not None
+    assert agent.config.value_weight == 2.0 and agent.value_model is not None
     assert all(p.dtype == torch.float32 for p in agent.world_model.parameters())
     full = (tmp_path / "run" / "world_model" / "model.safetensors").stat().st_size
     assert (tmp_path / "ckpt" / "world_model" / "model.safetensors").stat().st_size < 0.6 * full
-    for name, directory in (("reward_model", "reward"), ("proposal_policy", "bc")):  # kept in float32, bit for bit
+    for name, directory in (("reward_model", "reward"), ("proposal_policy", "bc"), ("value_model", "value")):  # float32, bit for bit
         exported = (tmp_path / "ckpt" / name / "model.safetensors").read_bytes()
         assert exported == (tmp_path / directory / "model.safetensors").read_bytes(), name
     assert "export_agent.py" in (tmp_path / "ckpt" / "COMMANDS.md").read_text()
