@@ -24,6 +24,7 @@ import torch
 from sfplan.checkpoint import save_pretrained
 from sfplan.data import Episode, load_episodes
 from sfplan.eval import write_results
+from sfplan.eval.report import argument_settings
 from sfplan.training.reward import ImaginedWindows, fine_tune_reward_model, imagine_windows, reward_metrics
 from sfplan.training.slow import split_episodes
 from sfplan.world_model import RewardModel, VideoWorldModel
@@ -64,7 +65,7 @@ def main() -> None:
     save_pretrained(reward_model, reward_model.config.to_dict(), args.out)
 
     results = {"before": before, "after": after, "final_loss": float(np.mean(losses[-100:])), "held_out_windows": len(held_out),
-               "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}}
+               "settings": argument_settings(args)}
     rows = [[name, before[name], after[name]] for name in before]
     write_results(args.results, "reward_model", results, ["metric (held-out windows)", f"reward model of {args.run}", "fine-tuned on imagined frames"],
                   rows, notes=f"{len(held_out)} windows of the last {args.holdout} episodes of {args.dataset}, each {args.chunks} chunks "

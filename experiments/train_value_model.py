@@ -22,6 +22,7 @@ import torch
 from sfplan.checkpoint import save_pretrained
 from sfplan.data import load_episodes
 from sfplan.eval import write_results
+from sfplan.eval.report import argument_settings
 from sfplan.training.slow import split_episodes
 from sfplan.training.value import train_value_model, value_frames, value_metrics
 from sfplan.world_model import ValueModel, ValueModelConfig, VideoWorldModel
@@ -57,7 +58,7 @@ def main() -> None:
 
     results = {"untrained": before, "trained": after, "final_loss": float(np.mean(losses[-100:])), "held_out_frames": len(held_out),
                "held_out_episodes": len(held_out_episodes), "held_out_failed_episodes": sum(not e.success for e in held_out_episodes),
-               "settings": {key: str(value) if isinstance(value, Path) else value for key, value in vars(args).items()}}
+               "settings": argument_settings(args)}
     write_results(args.results, "value_model", results, ["metric (held-out frames)", "untrained", "trained"],
                   [[name, before[name], after[name]] for name in before],
                   notes=f"All {len(held_out)} frames of the last {args.holdout} episodes of {args.dataset} "

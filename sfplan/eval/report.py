@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -15,6 +16,11 @@ from typing import Any
 def command_line() -> str:
     """This process's command line, shell-quoted, as a person would type it again."""
     return " ".join(shlex.quote(arg) for arg in [Path(sys.executable).name, *sys.argv])
+
+
+def argument_settings(arguments: argparse.Namespace) -> dict[str, Any]:
+    """A script's parsed arguments as JSON-ready settings (paths as strings), to store beside its results."""
+    return {key: str(value) if isinstance(value, Path) else value for key, value in vars(arguments).items()}
 
 
 def machine_description() -> str:
