@@ -55,6 +55,13 @@ class SFPlannerConfig:
     uncertainty_penalty: weight of the draws' standard deviation in the score (draws > 1).
     success_weight:  score = sum of predicted rewards + success_weight * max predicted success
                      (+ the value term below).
+    stall_replans:   with a prior margin, lift the margin (execute the best candidate) while the
+                     prior looks stuck: the reward model's reward of the real frame seen at the
+                     last `stall_replans` replans never beat its best before them by more than
+                     `stall_tolerance`, and it predicts no success. A good prior's plan is kept
+                     while it makes progress; when it stops making any, the world model's guess is
+                     worth trying. 0: the margin always applies.
+    stall_tolerance: reward the real frames must gain to count as progress (reward per step).
     value_weight:    adds value_weight x the value model's value of the last imagined frame (its
                      discounted reward-to-go, in reward per step), so the score sees past the
                      horizon: whether the episode is still on its way to success. Needs a value
@@ -85,6 +92,8 @@ class SFPlannerConfig:
     uncertainty_penalty: float = 1.0
     success_weight: float = 1.0
     value_weight: float = 0.0
+    stall_replans: int = 0
+    stall_tolerance: float = 0.02
     use_memory: bool = True
     keep_memory: bool = False
     memory: FastMemoryConfig = field(default_factory=FastMemoryConfig)
@@ -103,6 +112,8 @@ class SFPlannerConfig:
             raise ValueError("imagination_draws > 1 needs initial_noise > 0: from the noise's mean every draw is the same")
         if self.uncertainty_penalty < 0:
             raise ValueError(f"uncertainty_penalty must be >= 0, got {self.uncertainty_penalty}")
+        if self.stall_replans < 0 or self.stall_tolerance < 0:
+            raise ValueError(f"stall_replans and stall_tolerance must be >= 0, got {self.stall_replans}, {self.stall_tolerance}")
         if self.value_weight < 0:
             raise ValueError(f"value_weight must be >= 0, got {self.value_weight}")
 
@@ -161,6 +172,7 @@ class SFPlanner:
         self._latents: list[torch.Tensor] = []
         self._actions: list[np.ndarray] = []  # executed this episode, one per env step
         self._queue: list[np.ndarray] = []
+        self._progress: list[float] = []  # reward model's reward of the real frame at each replan
         self._first_frame_given = False
         self.last_imagined: torch.Tensor | None = None
 
@@ -219,7 +231,7 @@ class SFPlanner:
     def reset(self, observation: dict[str, np.ndarray] | None = None) -> None:
         """Start a new episode: forget frames, queued actions and the warm start; fresh memory
         unless `keep_memory`. With `observation`, it becomes the first frame."""
-        self._latents, self._actions, self._queue = [], [], []
+        self._latents, self._actions, self._queue, self._progress = [], [], [], []
         self.planner.reset()
         if self.memory is not None and not self.config.keep_memory:
             self.memory.reset()
@@ -286,6 +298,16 @@ class SFPlanner:
             self._latents.append(self.world_model.codec.encode(frame[None, None])[0, 0])
         self._observe_completed_chunk()
 
+    def _prior_stalled(self) -> bool:
+        """Record the reward model's reading of the current real frame; True when the episode
+        has stopped progressing (see `SFPlannerConfig.stall_replans`)."""
+        reward, success_logit = self.reward_model(self._latents[-1][None])
+        self._progress.append(float(reward))
+        window = self.config.stall_replans
+        if window == 0 or len(self._progress) <= window or float(success_logit) >= 0:
+            return False
+        return max(self._progress[-window:]) <= max(self._progress[:-window]) + self.config.stall_tolerance
+
     def _frames(self, count: int, end: int) -> torch.Tensor:
         """Latents of `count` frames `frame_skip` apart ending at index `end` (episode start repeated)."""
         skip = self.world_model.config.frame_skip
@@ -327,7 +349,7 @@ class SFPlanner:
         if self.proposals is not None:
             observation, horizon = self._observation, self.planner.config.horizon
             prior = lambda count: self.proposals.propose(observation, count, horizon, self._generator)  # noqa: E731
-        plan = self.planner.plan(score, generator=self._generator, prior=prior)
+        plan = self.planner.plan(score, generator=self._generator, prior=prior, keep_prior_within_margin=not self._prior_stalled())
         self.planner.shift(self.replan_every)
         self._queue = [action for action in plan[: self.replan_every].numpy().astype(np.float32)]
         self.last_imagined = imagine(plan[None, : wm.steps_per_chunk])

@@ -164,6 +164,20 @@ def test_value_weight_adds_the_value_of_the_last_imagined_frame(tmp_path, push_e
         SFPlanner(agent.world_model, agent.reward_model, SFPlannerConfig(value_weight=1.0))
 
 
+@pytest.mark.parametrize("success_logit, expected", [(-1.0, [False] * 4 + [True, True, False]), (1.0, [False] * 7)])
+def test_prior_counts_as_stalled_when_the_real_frames_stop_gaining_reward(monkeypatch, success_logit, expected):
+    agent = tiny_agent(stall_replans=3, stall_tolerance=0.02)
+    readings = iter([0.1, 0.2, 0.21, 0.2, 0.2, 0.21, 0.5])  # reward model's reading of the real frame at each replan
+    monkeypatch.setattr(agent.reward_model, "forward",
+                        lambda latents: (torch.tensor([next(readings)]), torch.tensor([success_logit])))
+    agent._latents = [torch.zeros(2, 8, 8)]
+    # replan 4 (0-based): the last 3 readings (<= 0.21) never beat the best before them (0.2) by 0.02;
+    # replan 6 reads 0.5: progress again. A predicted success is never a stall.
+    assert [agent._prior_stalled() for _ in range(7)] == expected
+    with pytest.raises(ValueError, match="stall_replans and stall_tolerance must be >= 0"):
+        SFPlannerConfig(stall_replans=-1)
+
+
 def test_proposal_policy_feeds_the_planner(push_env):
     from sfplan.policies import BCPolicy, BCPolicyConfig
 

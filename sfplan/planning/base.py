@@ -54,7 +54,8 @@ class Planner(Protocol):
     last_stats: PlanStats | None
 
     def plan(
-        self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None
+        self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None,
+        keep_prior_within_margin: bool = True,
     ) -> torch.Tensor:
         """Optimise and return the best action sequence, (H, A) float32 on CPU."""
         ...

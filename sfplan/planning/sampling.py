@@ -155,7 +155,8 @@ class SamplingPlanner(ABC):
 
     @torch.no_grad()
     def plan(
-        self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None
+        self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None,
+        keep_prior_within_margin: bool = True,
     ) -> torch.Tensor:
         """Optimise the action sequence against `score`.
 
@@ -163,6 +164,8 @@ class SamplingPlanner(ABC):
                    with N = config.samples.
         generator: CPU generator for the Gaussian samples (None: torch's global RNG).
         prior:     n -> (n, H, A) policy proposals; required iff config.prior_fraction > 0.
+        keep_prior_within_margin: apply `config.prior_margin` (False: return the best candidate
+                   this time, e.g. when the prior is seen to be stuck).
         Returns the best action sequence, (H, A) float32, within the action bounds.
         """
         config = self.config
@@ -184,7 +187,8 @@ class SamplingPlanner(ABC):
                 best, best_score, best_iteration = candidates[top], float(scores[top]), iteration
             mean, std = self._refit(candidates, scores)
             std = std.clamp(config.min_std, config.max_std)
-        kept_prior = config.prior_margin is not None and best_score < prior_score + config.prior_margin
+        kept_prior = (keep_prior_within_margin and config.prior_margin is not None
+                      and best_score < prior_score + config.prior_margin)
         if kept_prior:
             best, best_score, best_iteration = prior_plan, prior_score, 0
         self.last_stats = PlanStats(iterations, iterations, iterations * config.samples, best_score, best_iteration, kept_prior)

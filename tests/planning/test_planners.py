@@ -171,9 +171,10 @@ def test_prior_margin_keeps_the_priors_plan_unless_clearly_beaten(name):
     def prior(n: int) -> torch.Tensor:
         return prior_plan.expand(n, H, A).clone()
 
-    def planned(margin):
+    def planned(margin, keep_prior_within_margin=True):
         planner = make_planner(name, config(iterations=3, prior_fraction=0.25, prior_margin=margin))
-        return planner.plan(quadratic(target), seeded(), prior=prior), planner.last_stats
+        plan = planner.plan(quadratic(target), seeded(), prior=prior, keep_prior_within_margin=keep_prior_within_margin)
+        return plan, planner.last_stats
 
     plan, stats = planned(2.0)
     clipped = prior_plan.clamp(-1.0, 1.0)
@@ -181,6 +182,8 @@ def test_prior_margin_keeps_the_priors_plan_unless_clearly_beaten(name):
     assert stats.best_score == pytest.approx(quadratic(target)(clipped[None]).item(), rel=1e-4)
     plan, stats = planned(0.1)
     assert not stats.kept_prior and stats.best_score > quadratic(target)(clipped[None]).item() + 0.1
+    lifted, lifted_stats = planned(2.0, keep_prior_within_margin=False)  # e.g. the prior is stuck: take the best
+    assert torch.equal(lifted, plan) and not lifted_stats.kept_prior
     with pytest.raises(ValueError, match="prior_margin"):
         config(prior_margin=1.0)  # no prior
 
