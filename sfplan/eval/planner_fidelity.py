@@ -117,7 +117,10 @@ class _RecordingPlanner:
     def __getattr__(self, name: str) -> object:
         return getattr(self._planner, name)
 
-    def plan(self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None) -> torch.Tensor:
+    def plan(
+        self, score: ScoreFn, generator: torch.Generator | None = None, prior: PriorFn | None = None,
+        keep_prior_within_margin: bool = True,
+    ) -> torch.Tensor:
         iterations: list[tuple[torch.Tensor, torch.Tensor]] = []
 
         def recording_score(actions: torch.Tensor) -> torch.Tensor:
@@ -125,7 +128,7 @@ class _RecordingPlanner:
             iterations.append((actions.clone(), scores.detach().clone()))
             return scores
 
-        plan = self._planner.plan(recording_score, generator=generator, prior=prior)
+        plan = self._planner.plan(recording_score, generator=generator, prior=prior, keep_prior_within_margin=keep_prior_within_margin)
         candidates, scores = (torch.stack(part) for part in zip(*iterations))
         self.records.append(PlanRecord(len(self._executed), candidates, scores, plan.clone()))
         return plan
