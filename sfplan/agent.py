@@ -301,10 +301,12 @@ class SFPlanner:
     def _prior_stalled(self) -> bool:
         """Record the reward model's reading of the current real frame; True when the episode
         has stopped progressing (see `SFPlannerConfig.stall_replans`)."""
+        window = self.config.stall_replans
+        if window == 0:
+            return False
         reward, success_logit = self.reward_model(self._latents[-1][None])
         self._progress.append(float(reward))
-        window = self.config.stall_replans
-        if window == 0 or len(self._progress) <= window or float(success_logit) >= 0:
+        if len(self._progress) <= window or float(success_logit) >= 0:
             return False
         return max(self._progress[-window:]) <= max(self._progress[:-window]) + self.config.stall_tolerance
 
