@@ -44,8 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    world_model = VideoWorldModel.from_pretrained(args.run / "world_model")
-    codec = world_model.codec
+    codec = VideoWorldModel.from_pretrained(args.run / "world_model").codec
     train_episodes, held_out_episodes = split_episodes(load_episodes(args.dataset), args.holdout)
     config = ValueModelConfig(codec.config.latent_channels, codec.config.latent_size, discount=args.discount)
     value_model = ValueModel(config)
