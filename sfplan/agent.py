@@ -114,6 +114,9 @@ class SFPlannerConfig:
             raise ValueError(f"uncertainty_penalty must be >= 0, got {self.uncertainty_penalty}")
         if self.stall_replans < 0 or self.stall_tolerance < 0:
             raise ValueError(f"stall_replans and stall_tolerance must be >= 0, got {self.stall_replans}, {self.stall_tolerance}")
+        if self.stall_replans > 0 and self.prior_margin is None:
+            raise ValueError("stall_replans > 0 lifts the prior margin while the prior is stuck; set prior_margin "
+                             "(e.g. inf: follow the prior unless it is stuck) or stall_replans=0")
         if self.value_weight < 0:
             raise ValueError(f"value_weight must be >= 0, got {self.value_weight}")
 

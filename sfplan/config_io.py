@@ -22,7 +22,7 @@ def config_from_dict(cls: type[ConfigT], values: dict[str, Any], label: str) -> 
 
 def parse_key_values(pairs: Iterable[str]) -> dict[str, Any]:
     """["samples=16", "planner=cem"] -> {"samples": 16, "planner": "cem"}: values parsed as JSON,
-    else kept as strings. A pair without "=" raises a ValueError naming it."""
+    else as a float ("inf"), else kept as strings. A pair without "=" raises a ValueError naming it."""
     values: dict[str, Any] = {}
     for pair in pairs:
         key, separator, value = pair.partition("=")
@@ -31,7 +31,10 @@ def parse_key_values(pairs: Iterable[str]) -> dict[str, Any]:
         try:
             values[key] = json.loads(value)
         except json.JSONDecodeError:
-            values[key] = value
+            try:
+                values[key] = float(value)
+            except ValueError:
+                values[key] = value
     return values
 
 

@@ -1,4 +1,5 @@
 import inspect
+import math
 
 import numpy as np
 import pytest
@@ -11,11 +12,18 @@ from sfplan.checkpoint import CheckpointError
 from sfplan.world_model import RewardModel, RewardModelConfig, ValueModel, ValueModelConfig, VideoWorldModel
 
 
-def tiny_agent(**config) -> SFPlanner:
+def tiny_agent(proposals=None, **config) -> SFPlanner:
     torch.manual_seed(0)
     world_model = VideoWorldModel(tiny_world_model_config())
     reward_model = RewardModel(RewardModelConfig(latent_channels=2, latent_size=8, hidden=8))
-    return SFPlanner(world_model, reward_model, SFPlannerConfig(samples=6, iterations=2, elites=2, threads=1, **config))
+    return SFPlanner(world_model, reward_model, SFPlannerConfig(samples=6, iterations=2, elites=2, threads=1, **config),
+                     proposals=proposals)
+
+
+def tiny_prior():
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+
+    return BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2))
 
 
 @pytest.fixture
@@ -166,7 +174,7 @@ def test_value_weight_adds_the_value_of_the_last_imagined_frame(tmp_path, push_e
 
 @pytest.mark.parametrize("success_logit, expected", [(-1.0, [False] * 4 + [True, True, False]), (1.0, [False] * 7)])
 def test_prior_counts_as_stalled_when_the_real_frames_stop_gaining_reward(monkeypatch, success_logit, expected):
-    agent = tiny_agent(stall_replans=3, stall_tolerance=0.02)
+    agent = tiny_agent(tiny_prior(), stall_replans=3, stall_tolerance=0.02, prior_fraction=0.5, prior_margin=math.inf)
     readings = iter([0.1, 0.2, 0.21, 0.2, 0.2, 0.21, 0.5])  # reward model's reading of the real frame at each replan
     monkeypatch.setattr(agent.reward_model, "forward",
                         lambda latents: (torch.tensor([next(readings)]), torch.tensor([success_logit])))
@@ -176,12 +184,21 @@ def test_prior_counts_as_stalled_when_the_real_frames_stop_gaining_reward(monkey
     assert [agent._prior_stalled() for _ in range(7)] == expected
     with pytest.raises(ValueError, match="stall_replans and stall_tolerance must be >= 0"):
         SFPlannerConfig(stall_replans=-1)
+    with pytest.raises(ValueError, match="set prior_margin"):
+        SFPlannerConfig(stall_replans=3, prior_fraction=0.5)  # no margin to lift: the gate would do nothing
+
+
+def test_an_infinite_margin_follows_the_prior_without_imagining_candidates(push_env):
+    agent = tiny_agent(tiny_prior(), prior_fraction=0.5, prior_margin=math.inf)
+    observation, _ = push_env.reset(seed=0)
+    agent.reset(observation)
+    for _ in range(6):
+        observation, *_ = push_env.step(agent.act(observation))
+    assert agent.plan_stats and all(stats.kept_prior and stats.score_calls == 0 for stats in agent.plan_stats)
 
 
 def test_proposal_policy_feeds_the_planner(push_env):
-    from sfplan.policies import BCPolicy, BCPolicyConfig
-
-    proposals = BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2))
+    proposals = tiny_prior()
     calls = []
     original = proposals.propose
 
@@ -202,10 +219,8 @@ def test_proposal_policy_feeds_the_planner(push_env):
 
 
 def test_saved_proposal_policy_is_loaded_with_the_checkpoint(tmp_path, push_env):
-    from sfplan.policies import BCPolicy, BCPolicyConfig
-
     torch.manual_seed(0)
-    proposals = BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2))
+    proposals = tiny_prior()
     agent = SFPlanner(VideoWorldModel(tiny_world_model_config()), RewardModel(RewardModelConfig(2, 8, 8)),
                       SFPlannerConfig(samples=6, iterations=2, elites=2, prior_fraction=0.5, threads=1), proposals=proposals)
     agent.save(tmp_path / "agent")

@@ -8,6 +8,7 @@ from sfplan.config_io import parse_key_values, parse_set_option
 def test_key_values_parse_json_values_and_keep_other_text():
     assert parse_key_values(["samples=16", "prior_margin=1.5", "use_memory=false", "planner=cem"]) == {
         "samples": 16, "prior_margin": 1.5, "use_memory": False, "planner": "cem"}
+    assert parse_key_values(["prior_margin=inf"]) == {"prior_margin": float("inf")}
 
 
 def test_a_pair_without_equals_sign_is_named():

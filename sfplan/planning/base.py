@@ -28,7 +28,7 @@ class PlanStats:
     score_calls:    calls of the score function (= world-model rollouts) spent.
     iterations:     sampling iterations run (fewer than configured when the budget ran out).
     candidates:     action sequences scored in all.
-    best_score:     score of the returned sequence.
+    best_score:     score of the returned sequence (nan when nothing was scored).
     best_iteration: iteration (0-based) whose candidates held the returned sequence; 0 with
                     a warm start means later iterations found nothing better.
     kept_prior:     the prior's own plan was returned because nothing beat it by `prior_margin`.

@@ -44,6 +44,8 @@ class SamplingPlannerConfig:
                      scores at least this much higher; None returns the best candidate. An
                      imperfect world model's small predicted gains are mostly its errors: the
                      margin makes the planner overrule a good policy only when it is confident.
+                     math.inf: always the prior's plan, unscored (nothing can beat it), unless
+                     `plan(..., keep_prior_within_margin=False)` asks for the search.
     """
 
     horizon: int
@@ -174,6 +176,8 @@ class SamplingPlanner(ABC):
                 f"prior_fraction={config.prior_fraction} but prior is {'None' if prior is None else 'given'}; "
                 "pass plan(..., prior=...) together with config.prior_fraction > 0, or neither"
             )
+        if keep_prior_within_margin and prior is not None and config.prior_margin == math.inf:
+            return self._unscored_prior_plan(prior)
         iterations = min(config.iterations, config.max_score_calls or config.iterations)  # max_score_calls >= 1
         mean, std = self._start()
         best, best_score, best_iteration = mean, -math.inf, 0
@@ -195,6 +199,16 @@ class SamplingPlanner(ABC):
         if config.warm_start:
             self._warm = (best.clone(), std)
         return best.clone()
+
+    def _unscored_prior_plan(self, prior: PriorFn) -> torch.Tensor:
+        """The prior's own plan without a score call: with an infinite margin no candidate could
+        replace it. It warm-starts the next plan with `init_std` around it."""
+        config = self.config
+        plan = self._propose(prior, 1)[0].clamp(config.action_low, config.action_high)
+        self.last_stats = PlanStats(0, 0, 0, math.nan, 0, kept_prior=True)
+        if config.warm_start:
+            self._warm = (plan.clone(), torch.full_like(plan, config.init_std))
+        return plan
 
     def _start(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, std), each (H, A): the warm start, or the middle of the action bounds with init_std."""

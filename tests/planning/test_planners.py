@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -184,6 +186,21 @@ def test_prior_margin_keeps_the_priors_plan_unless_clearly_beaten(name):
     assert not stats.kept_prior and stats.best_score > quadratic(target)(clipped[None]).item() + 0.1
     lifted, lifted_stats = planned(2.0, keep_prior_within_margin=False)  # e.g. the prior is stuck: take the best
     assert torch.equal(lifted, plan) and not lifted_stats.kept_prior
+    lifted, lifted_stats = planned(math.inf, keep_prior_within_margin=False)
+    assert torch.equal(lifted, plan) and not lifted_stats.kept_prior
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_an_infinite_margin_returns_the_priors_plan_without_scoring(name):
+    prior_plan = random_target() + 0.3
+
+    def never_called(actions: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("an infinite margin must not spend a score call")
+
+    planner = make_planner(name, config(iterations=3, prior_fraction=0.25, prior_margin=math.inf))
+    plan = planner.plan(never_called, seeded(), prior=lambda n: prior_plan.expand(n, H, A).clone())
+    assert torch.equal(plan, prior_plan.clamp(-1.0, 1.0))
+    assert planner.last_stats.kept_prior and planner.last_stats.score_calls == 0
     with pytest.raises(ValueError, match="prior_margin"):
         config(prior_margin=1.0)  # no prior
 
