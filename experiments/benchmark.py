@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +30,22 @@ from sfplan.config_io import parse_set_option
 from sfplan.envs import make
 from sfplan.eval import write_results
 from sfplan.eval.report import command_line
-from sfplan.eval.benchmark import SB3Policy, evaluate_agent_success, evaluate_policy_success, peak_memory_mb
+from sfplan.eval.benchmark import (SB3Policy, compare_on_same_seeds, evaluate_agent_success, evaluate_policy_success,
+                                   peak_memory_mb, success_interval)
 from sfplan.policies import BCPolicy, make_policy
 
 METHODS = ("sfplanner", "sfplanner-no-memory", "bc", "sb3", "random", "expert")
+BC_LABEL = "BC prior alone"
+
+
+def add_statistics(entries: dict[str, dict]) -> None:
+    """Give every entry its success interval and, where both have failed seeds, its comparison
+    with the BC prior on the same seeds."""
+    reference = entries.get(BC_LABEL, {}).get("failed_seeds")
+    for name, entry in entries.items():
+        entry["success_interval_95"] = list(success_interval(entry["successes"], entry["episodes"]))
+        if reference is not None and name != BC_LABEL and "failed_seeds" in entry:
+            entry["vs_bc"] = asdict(compare_on_same_seeds(entry["failed_seeds"], reference))
 
 
 def main() -> None:
@@ -70,7 +83,7 @@ def main() -> None:
                 methods[name + variant] = evaluate_agent_success(env, agent, seeds, name=name)
     bc = args.bc or (args.checkpoint / PROPOSAL_POLICY if args.checkpoint and (args.checkpoint / PROPOSAL_POLICY).is_dir() else None)
     if bc and "bc" in wanted:
-        methods["BC prior alone"] = evaluate_policy_success(env, BCPolicy.from_pretrained(bc), seeds, name="BC")
+        methods[BC_LABEL] = evaluate_policy_success(env, BCPolicy.from_pretrained(bc), seeds, name="BC")
     if args.sb3 and "sb3" in wanted:
         from stable_baselines3 import SAC
 
@@ -97,15 +110,21 @@ def main() -> None:
             "kept_prior_fraction": float(np.mean(result.kept_prior_fraction)) if result.kept_prior_fraction else None,
             "peak_memory_mb": peak_memory_mb(), "command": command,
         }
+    add_statistics(entries)
     planner_times = [entry["plan_s_per_step"] for entry in entries.values() if entry.get("plan_s_per_step")]
     results = {args.env: entries, "seeds": [seeds.start, seeds.stop - 1],
                "plan_s_per_step": entries.get("SFPlanner", {}).get("plan_s_per_step") or (min(planner_times) if planner_times else None)}
-    rows = [[name, entry["success"], entry["episodes"], entry["plan_s_per_step"] or "-", f"{entry['peak_memory_mb']:.0f}"]
+    rows = [[name, entry["success"], "[{:.2f}, {:.2f}]".format(*entry["success_interval_95"]), entry["episodes"],
+             "{won} / {lost} (p={p_value:.2g})".format(**entry["vs_bc"]) if "vs_bc" in entry else "-",
+             entry["plan_s_per_step"] or "-", f"{entry['peak_memory_mb']:.0f}"]
             for name, entry in entries.items()]
     commands = sorted({entry["command"] for entry in entries.values()})
-    write_results(args.out, "benchmark", results, ["method", "success rate", "episodes", "median plan s / env step", "peak MiB"],
+    write_results(args.out, "benchmark", results,
+                  ["method", "success rate", "95% interval", "episodes", "vs BC: won / lost seeds", "median plan s / env step", "peak MiB"],
                   rows, command=" ; ".join(commands),
                   notes=f"Env {args.env}, seeds {seeds.start}-{seeds.stop - 1}, {args.threads} CPU threads per process. "
+                        "95% interval: Wilson score interval of the success rate. vs BC: seeds this method solved and "
+                        f"'{BC_LABEL}' failed / the reverse, with the exact sign test's two-sided p (McNemar). "
                         "Peak MiB is the peak resident memory of the process that ran the method.")
     print(json.dumps(results, indent=2))
 

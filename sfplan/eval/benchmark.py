@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
+from scipy.stats import binomtest
 from tqdm import tqdm
 
 from ..data.collect import rollout
@@ -60,6 +61,38 @@ def evaluate_agent_success(env: gym.Env, agent: object, seeds: Sequence[int], pr
         result.plan_seconds_per_step.append(sum(record.plan_seconds) / record.steps)
         result.kept_prior_fraction.append(record.kept_prior_fraction)
     return result
+
+
+def success_interval(successes: int, episodes: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a success rate (scipy's `binomtest`): with 50 episodes, 48
+    successes is compatible with a true rate anywhere in about [0.87, 0.99]."""
+    if not 0 <= successes <= episodes or episodes < 1:
+        raise ValueError(f"need 0 <= successes <= episodes and episodes >= 1, got {successes} of {episodes}")
+    interval = binomtest(successes, episodes).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+@dataclass
+class PairedComparison:
+    """A method against a reference on the same seeds.
+
+    won:     seeds the method solved and the reference failed.
+    lost:    seeds the reference solved and the method failed.
+    p_value: exact two-sided sign test on those discordant seeds (McNemar's exact test): the
+             chance of a split at least this uneven if both methods were equally good.
+    """
+
+    won: int
+    lost: int
+    p_value: float
+
+
+def compare_on_same_seeds(failed_seeds: Sequence[int], reference_failed_seeds: Sequence[int]) -> PairedComparison:
+    """Compare two methods' failed seeds from one seed list (see `PairedComparison`)."""
+    failed, reference_failed = set(failed_seeds), set(reference_failed_seeds)
+    won, lost = len(reference_failed - failed), len(failed - reference_failed)
+    p_value = binomtest(won, won + lost).pvalue if won + lost else 1.0
+    return PairedComparison(won, lost, float(p_value))
 
 
 def peak_memory_mb() -> float:

@@ -152,6 +152,8 @@ def benchmark(tmp_path, image_size, *args):
         assert 0.0 <= method["success"] <= 1.0 and method["episodes"] == 2
         assert len(method["failed_seeds"]) == 2 - method["successes"]
         assert set(method["failed_seeds"]) <= {10_000, 10_001}, "failed seeds are the benchmark's own seeds"
+        low, high = method["success_interval_95"]
+        assert low <= method["success"] <= high
     return results
 
 
@@ -163,6 +165,12 @@ def test_benchmark_compares_planner_bc_random_and_expert(tmp_path):
     results = benchmark(tmp_path, 16, "--checkpoint", str(tmp_path / "checkpoint"), "--bc", str(tmp_path / "bc"))
     assert set(results["pointmass-push"]) == {"SFPlanner", "SFPlanner without fast memory", "BC prior alone", "random",
                                               "scripted expert (reference)"}
+    bc_failed = set(results["pointmass-push"]["BC prior alone"]["failed_seeds"])
+    for name, method in results["pointmass-push"].items():
+        if name != "BC prior alone":
+            assert method["vs_bc"]["won"] == len(bc_failed - set(method["failed_seeds"]))
+            assert method["vs_bc"]["lost"] == len(set(method["failed_seeds"]) - bc_failed)
+    assert "vs BC: won / lost seeds" in (tmp_path / "results" / "benchmark.md").read_text()
     assert results["plan_s_per_step"] > 0
 
 
