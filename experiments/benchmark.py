@@ -107,7 +107,9 @@ def main() -> None:
             "success": result.success_rate, "episodes": len(result.successes), "successes": int(sum(result.successes)),
             "failed_seeds": [seed for seed, solved in zip(seeds, result.successes) if not solved],
             "plan_s_per_step": float(np.median(result.plan_seconds_per_step)) if result.plan_seconds_per_step else None,
+            "agent_s_per_step": float(np.median(result.agent_seconds_per_step)) if result.agent_seconds_per_step else None,
             "kept_prior_fraction": float(np.mean(result.kept_prior_fraction)) if result.kept_prior_fraction else None,
+            "overridden_seeds": [seed for seed, kept in zip(seeds, result.kept_prior_fraction) if kept < 1.0],
             "peak_memory_mb": peak_memory_mb(), "command": command,
         }
     add_statistics(entries)
@@ -116,15 +118,17 @@ def main() -> None:
                "plan_s_per_step": entries.get("SFPlanner", {}).get("plan_s_per_step") or (min(planner_times) if planner_times else None)}
     rows = [[name, entry["success"], "[{:.2f}, {:.2f}]".format(*entry["success_interval_95"]), entry["episodes"],
              "{won} / {lost} (p={p_value:.2g})".format(**entry["vs_bc"]) if "vs_bc" in entry else "-",
-             entry["plan_s_per_step"] or "-", f"{entry['peak_memory_mb']:.0f}"]
+             entry["plan_s_per_step"] or "-", entry.get("agent_s_per_step") or "-", f"{entry['peak_memory_mb']:.0f}"]
             for name, entry in entries.items()]
     commands = sorted({entry["command"] for entry in entries.values()})
     write_results(args.out, "benchmark", results,
-                  ["method", "success rate", "95% interval", "episodes", "vs BC: won / lost seeds", "median plan s / env step", "peak MiB"],
+                  ["method", "success rate", "95% interval", "episodes", "vs BC: won / lost seeds", "median plan s / env step", "median agent s / env step", "peak MiB"],
                   rows, command=" ; ".join(commands),
                   notes=f"Env {args.env}, seeds {seeds.start}-{seeds.stop - 1}, {args.threads} CPU threads per process. "
                         "95% interval: Wilson score interval of the success rate. vs BC: seeds this method solved and "
                         f"'{BC_LABEL}' failed / the reverse, with the exact sign test's two-sided p (McNemar). "
+                        "Plan s: the planner's replans; agent s: all of the agent's `act` (planning, encoding the "
+                        "frame, fast-memory updates), per env step, median over episodes. "
                         "Peak MiB is the peak resident memory of the process that ran the method.")
     print(json.dumps(results, indent=2))
 

@@ -44,12 +44,14 @@ def main(cfg: DictConfig) -> None:
         "success_rate": float(np.mean([record.success for record in records])),
         "median_plan_seconds": float(np.median(plan_seconds)),
         "plan_seconds_per_env_step": float(np.sum(plan_seconds) / steps),
+        "agent_seconds_per_env_step": float(sum(sum(record.act_seconds) for record in records) / steps),
         "kept_prior_fraction": float(np.mean([record.kept_prior_fraction for record in records])),
         "per_episode": [{"seed": r.seed, "success": r.success, "steps": r.steps} for r in records],
     }
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"success {summary['success_rate']:.0%} over {len(records)} episodes; "
-          f"planning {summary['plan_seconds_per_env_step']:.3f} s per env step; videos in {output}")
+          f"planning {summary['plan_seconds_per_env_step']:.3f} s per env step "
+          f"({summary['agent_seconds_per_env_step']:.3f} s with encoding and memory updates); videos in {output}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -13,13 +14,15 @@ from ..agent import SFPlanner
 
 @dataclass
 class EpisodeRecord:
-    """One evaluated episode: outcome, planning time per replan, the share of replans that kept
-    the proposal policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8."""
+    """One evaluated episode: outcome, planning time per replan, the agent's whole time per env
+    step (`act`: encoding the frame, fast-memory updates and planning), the share of replans that
+    kept the proposal policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8."""
 
     seed: int
     success: bool
     steps: int
     plan_seconds: list[float]
+    act_seconds: list[float]
     kept_prior_fraction: float
     real_frames: np.ndarray
     imagined_frames: np.ndarray = field(repr=False)
@@ -36,10 +39,13 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecor
     agent.reset(observation)
     skip = agent.world_model.config.frame_skip
     real, imagined, success, done, steps = [observation["image"]], [observation["image"]], False, False, 0
+    act_seconds = []
     first_replan = len(agent.plan_seconds)
     while not done:
         replans = len(agent.plan_seconds)
+        start = time.perf_counter()
         action = agent.act(observation)
+        act_seconds.append(time.perf_counter() - start)
         if len(agent.plan_seconds) > replans:  # a new plan: decode what it expects to see
             with torch.no_grad():
                 plan_frames = agent.world_model.codec.decode(agent.last_imagined)[0]
@@ -53,5 +59,5 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecor
         done = terminated or truncated
         steps += 1
     kept = [stats.kept_prior for stats in agent.plan_stats[first_replan:]]
-    return EpisodeRecord(seed, success, steps, agent.plan_seconds[first_replan:], float(np.mean(kept)),
+    return EpisodeRecord(seed, success, steps, agent.plan_seconds[first_replan:], act_seconds, float(np.mean(kept)),
                          np.stack(real), np.stack(imagined))

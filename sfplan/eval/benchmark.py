@@ -17,10 +17,12 @@ from ..data.collect import rollout
 @dataclass
 class MethodResult:
     """Outcome of one method: successes over episodes and, for planners, planning seconds per env
-    step and the share of replans that kept the proposal policy's plan, per episode."""
+    step, the agent's whole seconds per env step (planning, encoding, fast-memory updates) and the
+    share of replans that kept the proposal policy's plan, per episode."""
 
     successes: list[bool] = field(default_factory=list)
     plan_seconds_per_step: list[float] = field(default_factory=list)
+    agent_seconds_per_step: list[float] = field(default_factory=list)
     kept_prior_fraction: list[float] = field(default_factory=list)
 
     @property
@@ -59,6 +61,7 @@ def evaluate_agent_success(env: gym.Env, agent: object, seeds: Sequence[int], pr
         record = run_agent_episode(env, agent, seed)
         result.successes.append(record.success)
         result.plan_seconds_per_step.append(sum(record.plan_seconds) / record.steps)
+        result.agent_seconds_per_step.append(sum(record.act_seconds) / record.steps)
         result.kept_prior_fraction.append(record.kept_prior_fraction)
     return result
 

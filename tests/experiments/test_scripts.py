@@ -105,6 +105,7 @@ def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["agent"]["samples"] == 3 and summary["agent"]["use_memory"] is False
     assert summary["episodes"] == 2 and 0.0 <= summary["success_rate"] <= 1.0 and summary["median_plan_seconds"] > 0
+    assert summary["agent_seconds_per_env_step"] >= summary["plan_seconds_per_env_step"] > 0, "act() includes planning"
     assert (tmp_path / "out" / "episode_1000.mp4").stat().st_size > 0
 
 
@@ -152,6 +153,7 @@ def benchmark(tmp_path, image_size, *args):
         assert 0.0 <= method["success"] <= 1.0 and method["episodes"] == 2
         assert len(method["failed_seeds"]) == 2 - method["successes"]
         assert set(method["failed_seeds"]) <= {10_000, 10_001}, "failed seeds are the benchmark's own seeds"
+        assert set(method.get("overridden_seeds", [])) <= {10_000, 10_001}
         low, high = method["success_interval_95"]
         assert low <= method["success"] <= high
     return results
@@ -172,6 +174,8 @@ def test_benchmark_compares_planner_bc_random_and_expert(tmp_path):
             assert method["vs_bc"]["lost"] == len(set(method["failed_seeds"]) - bc_failed)
     assert "vs BC: won / lost seeds" in (tmp_path / "results" / "benchmark.md").read_text()
     assert results["plan_s_per_step"] > 0
+    planner = results["pointmass-push"]["SFPlanner"]
+    assert planner["agent_s_per_step"] >= planner["plan_s_per_step"], "act() includes planning"
 
 
 def test_benchmark_bc_baseline_defaults_to_the_checkpoints_own_prior(tmp_path):
