@@ -55,6 +55,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64, help="camera size the models were trained on")
     parser.add_argument("--max-episode-steps", type=int, help="time limit; default: the env's")
     parser.add_argument("--first-seed", type=int, default=10_000, help="seeds first-seed ... (never used for training data)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="these seeds instead of --first-seed/--episodes, e.g. the "
+                        "episodes where planner variants differ")
     parser.add_argument("--checkpoint", type=Path, help="SFPlanner checkpoint directory")
     parser.add_argument("--bc", type=Path, help="BC policy checkpoint directory (the 'BC prior alone' baseline); "
                         "default: the checkpoint's own proposal policy, the prior the planner starts from")
@@ -70,7 +72,9 @@ def main() -> None:
     planner_overrides = parse_set_option(parser, args.set)
     variant = f" [{', '.join(args.set)}]" if args.set else ""
     torch.set_num_threads(args.threads)
-    seeds = range(args.first_seed, args.first_seed + args.episodes)
+    seeds = args.seeds or list(range(args.first_seed, args.first_seed + args.episodes))
+    seed_record = args.seeds or [seeds[0], seeds[-1]]  # a range as its first and last seed
+    seed_text = ", ".join(map(str, args.seeds)) if args.seeds else f"{seeds[0]}-{seeds[-1]}"
     env = make(args.env, max_episode_steps=args.max_episode_steps, image_size=args.image_size)
     wanted = set(args.methods)
     methods = {}
@@ -99,8 +103,8 @@ def main() -> None:
     command = command_line()
     json_path = args.out / "benchmark.json"
     previous = json.loads(json_path.read_text()) if args.update and json_path.exists() else {}
-    if previous and previous.get("seeds") != [seeds.start, seeds.stop - 1]:
-        raise SystemExit(f"{json_path} was made on seeds {previous.get('seeds')}; use the same --first-seed/--episodes or drop --update")
+    if previous and previous.get("seeds") != seed_record:
+        raise SystemExit(f"{json_path} was made on seeds {previous.get('seeds')}; use the same seeds or drop --update")
     entries = previous.get(args.env, {})
     for name, result in methods.items():
         entries[name] = {
@@ -114,7 +118,7 @@ def main() -> None:
         }
     add_statistics(entries)
     planner_times = [entry["plan_s_per_step"] for entry in entries.values() if entry.get("plan_s_per_step")]
-    results = {args.env: entries, "seeds": [seeds.start, seeds.stop - 1],
+    results = {args.env: entries, "seeds": seed_record,
                "plan_s_per_step": entries.get("SFPlanner", {}).get("plan_s_per_step") or (min(planner_times) if planner_times else None)}
     rows = [[name, entry["success"], "[{:.2f}, {:.2f}]".format(*entry["success_interval_95"]), entry["episodes"],
              "{won} / {lost} (p={p_value:.2g})".format(**entry["vs_bc"]) if "vs_bc" in entry else "-",
@@ -124,7 +128,7 @@ def main() -> None:
     write_results(args.out, "benchmark", results,
                   ["method", "success rate", "95% interval", "episodes", "vs BC: won / lost seeds", "median plan s / env step", "median agent s / env step", "peak MiB"],
                   rows, command=" ; ".join(commands),
-                  notes=f"Env {args.env}, seeds {seeds.start}-{seeds.stop - 1}, {args.threads} CPU threads per process. "
+                  notes=f"Env {args.env}, seeds {seed_text}, {args.threads} CPU threads per process. "
                         "95% interval: Wilson score interval of the success rate. vs BC: seeds this method solved and "
                         f"'{BC_LABEL}' failed / the reverse, with the exact sign test's two-sided p (McNemar). "
                         "Plan s: the planner's replans; agent s: all of the agent's `act` (planning, encoding the "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,6 +31,24 @@ class ProposalPolicy(Protocol):
         self, observation: dict[str, np.ndarray], count: int, horizon: int, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """`count` action sequences (count, horizon, A) for this observation."""
+
+
+@dataclass(frozen=True)
+class ProgressReading:
+    """The reward model's reading of a real frame: predicted reward and success logit."""
+
+    reward: float
+    success_logit: float
+
+
+def prior_stalled(readings: Sequence[ProgressReading], window: int, tolerance: float) -> bool:
+    """Whether an episode read at each replan has stopped progressing: the last `window`
+    readings' rewards never beat the best before them by more than `tolerance`, and the latest
+    predicts no success. Always False for window 0 or with no more than `window` readings."""
+    if window == 0 or len(readings) <= window or readings[-1].success_logit >= 0:
+        return False
+    rewards = [reading.reward for reading in readings]
+    return max(rewards[-window:]) <= max(rewards[:-window]) + tolerance
 
 
 @dataclass
@@ -175,7 +194,7 @@ class SFPlanner:
         self._latents: list[torch.Tensor] = []
         self._actions: list[np.ndarray] = []  # executed this episode, one per env step
         self._queue: list[np.ndarray] = []
-        self._progress: list[float] = []  # reward model's reward of the real frame at each replan
+        self.progress_readings: list[ProgressReading] = []  # the real frame at each replan of this episode
         self._first_frame_given = False
         self.last_imagined: torch.Tensor | None = None
 
@@ -234,7 +253,7 @@ class SFPlanner:
     def reset(self, observation: dict[str, np.ndarray] | None = None) -> None:
         """Start a new episode: forget frames, queued actions and the warm start; fresh memory
         unless `keep_memory`. With `observation`, it becomes the first frame."""
-        self._latents, self._actions, self._queue, self._progress = [], [], [], []
+        self._latents, self._actions, self._queue, self.progress_readings = [], [], [], []
         self.planner.reset()
         if self.memory is not None and not self.config.keep_memory:
             self.memory.reset()
@@ -304,14 +323,9 @@ class SFPlanner:
     def _prior_stalled(self) -> bool:
         """Record the reward model's reading of the current real frame; True when the episode
         has stopped progressing (see `SFPlannerConfig.stall_replans`)."""
-        window = self.config.stall_replans
-        if window == 0:
-            return False
         reward, success_logit = self.reward_model(self._latents[-1][None])
-        self._progress.append(float(reward))
-        if len(self._progress) <= window or float(success_logit) >= 0:
-            return False
-        return max(self._progress[-window:]) <= max(self._progress[:-window]) + self.config.stall_tolerance
+        self.progress_readings.append(ProgressReading(float(reward), float(success_logit)))
+        return prior_stalled(self.progress_readings, self.config.stall_replans, self.config.stall_tolerance)
 
     def _frames(self, count: int, end: int) -> torch.Tensor:
         """Latents of `count` frames `frame_skip` apart ending at index `end` (episode start repeated)."""

@@ -15,14 +15,16 @@ from ..agent import SFPlanner
 @dataclass
 class EpisodeRecord:
     """One evaluated episode: outcome, planning time per replan, the agent's whole time per env
-    step (`act`: encoding the frame, fast-memory updates and planning), the share of replans that
-    kept the proposal policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8."""
+    step (`act`: encoding the frame, fast-memory updates and planning), the env step (0-based)
+    whose action first solved the task (None: never), the share of replans that kept the proposal
+    policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8."""
 
     seed: int
     success: bool
     steps: int
     plan_seconds: list[float]
     act_seconds: list[float]
+    first_success_step: int | None
     kept_prior_fraction: float
     real_frames: np.ndarray
     imagined_frames: np.ndarray = field(repr=False)
@@ -38,8 +40,8 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecor
     observation, _ = env.reset(seed=seed)
     agent.reset(observation)
     skip = agent.world_model.config.frame_skip
-    real, imagined, success, done, steps = [observation["image"]], [observation["image"]], False, False, 0
-    act_seconds = []
+    real, imagined, done, steps = [observation["image"]], [observation["image"]], False, 0
+    act_seconds, first_success_step = [], None
     first_replan = len(agent.plan_seconds)
     while not done:
         replans = len(agent.plan_seconds)
@@ -55,9 +57,10 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecor
         real.append(observation["image"])
         imagined.append(plan_video[min(offset, len(plan_video) - 1)])
         offset += 1
-        success |= bool(info["success"])
+        if info["success"] and first_success_step is None:
+            first_success_step = steps
         done = terminated or truncated
         steps += 1
     kept = [stats.kept_prior for stats in agent.plan_stats[first_replan:]]
-    return EpisodeRecord(seed, success, steps, agent.plan_seconds[first_replan:], act_seconds, float(np.mean(kept)),
-                         np.stack(real), np.stack(imagined))
+    return EpisodeRecord(seed, first_success_step is not None, steps, agent.plan_seconds[first_replan:], act_seconds,
+                         first_success_step, float(np.mean(kept)), np.stack(real), np.stack(imagined))

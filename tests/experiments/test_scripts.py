@@ -195,6 +195,15 @@ def test_benchmark_update_merges_methods_run_separately(tmp_path):
     results = benchmark(tmp_path, 16, "--methods", "expert", "--update")
     assert set(results["pointmass-push"]) == {"random", "scripted expert (reference)"}
     assert "--methods random" in (tmp_path / "results" / "benchmark.md").read_text()
+    refused = run("benchmark.py", "--env", "pointmass-push", "--seeds", "10000", "10007", "--image-size", "16",
+                  "--max-episode-steps", "6", "--methods", "random", "--update", "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert refused.returncode != 0 and "use the same seeds or drop --update" in refused.stderr
+
+
+def test_benchmark_runs_on_listed_seeds(tmp_path):
+    results = benchmark(tmp_path, 16, "--methods", "expert", "--seeds", "10001", "10000")
+    assert results["seeds"] == [10001, 10000] and results["pointmass-push"]["scripted expert (reference)"]["episodes"] == 2
+    assert "seeds 10001, 10000" in (tmp_path / "results" / "benchmark.md").read_text()
 
 
 def test_sb3_baseline_trains_and_is_benchmarked(tmp_path):
@@ -239,3 +248,27 @@ def test_planner_fidelity_ranks_candidates_and_audits_decisions(tmp_path):
     assert [row["step"] for row in decisions["per_replan"]] == [0, 2, 4]
     assert sum(row["replans"] for row in decisions["bins"]) == 3
     assert decisions["overrides"]["replans"] == sum(row["overrode"] for row in decisions["per_replan"])
+
+
+def test_stall_gate_reads_the_priors_episodes_and_sorts_where_the_gate_fires(tmp_path):
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+
+    save_tiny_agent(tmp_path / "checkpoint")
+    args = ("--env", "pointmass-push", "--image-size", "16", "--max-episode-steps", "12", "--episodes", "2",
+            "--windows", "1", "2", "--threads", "1", "--checkpoint", str(tmp_path / "checkpoint"), "--out", str(tmp_path / "results"))
+    result = run("stall_gate.py", *args, cwd=tmp_path)
+    assert result.returncode != 0 and "no proposal_policy/" in result.stderr
+    BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2)).save_pretrained(
+        tmp_path / "checkpoint" / "proposal_policy")
+    result = run("stall_gate.py", *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "results" / "stall_gate.json").read_text())
+    seeds = {episode["seed"] for episode in results["episodes"]}
+    assert seeds == {40_000, 40_001}
+    replans = -(-12 // results["replan_every"])
+    assert all(len(episode["readings"]) == replans for episode in results["episodes"]), "one reading per replan"
+    for window in ("1", "2"):
+        fired = results["windows"][window]
+        groups = [set(fired["fires_on_failures"]), set(fired["fires_before_success"]), set(fired["fires_after_success"])]
+        assert sum(map(len, groups)) == len(set().union(*groups)) and set().union(*groups) <= seeds
+    assert "stall_replans" in (tmp_path / "results" / "stall_gate.md").read_text()
