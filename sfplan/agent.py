@@ -155,6 +155,12 @@ class SFPlanner:
     fast memory, so imagination adapts to the episode. With `proposals` (a behaviour-cloned
     policy, say), `prior_fraction` of each iteration's candidates come from it. With a
     `value_model` and `value_weight > 0` the score also counts the value of the last imagined frame.
+    With `prior_margin=inf` and `stall_replans` it is a watchdog: it follows the proposal policy
+    without imagining anything and plans only while the policy is stuck.
+
+    `progress_readings` holds the reward model's reading of the real frame at each replan of the
+    current episode (what `stall_replans` watches); `plan_seconds` and `plan_stats` one entry
+    per replan since the agent was made.
     """
 
     def __init__(
