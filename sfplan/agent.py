@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +32,17 @@ class ProposalPolicy(Protocol):
         self, observation: dict[str, np.ndarray], count: int, horizon: int, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """`count` action sequences (count, horizon, A) for this observation."""
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with `count` torch threads and restore the caller's count after it."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)
@@ -88,7 +100,8 @@ class SFPlannerConfig:
     use_memory:      write each completed real chunk into a Temp-LoRA fast memory.
     keep_memory:     keep the memory across episodes (multi-episode mode) instead of resetting it.
     memory:          the fast memory's settings.
-    threads:         torch threads while planning.
+    threads:         torch threads for all the agent does in `reset` and `act` (encoding frames,
+                     fast-memory updates, planning); the caller's count is restored after each call.
     seed:            seeds the planner's sampling.
     """
 
@@ -265,7 +278,8 @@ class SFPlanner:
             self.memory.reset()
         self._first_frame_given = observation is not None
         if observation is not None:
-            self._remember(observation)
+            with torch_threads(self.config.threads):
+                self._remember(observation)
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         """The action for this env step's observation, (A,) float32; replans every `replan_every` steps.
@@ -273,13 +287,14 @@ class SFPlanner:
         Call once per env step. The first call of an episode may follow `reset(observation)`
         with the same observation.
         """
-        if self._first_frame_given:
-            self._first_frame_given = False
-        else:
-            self._remember(observation)
-        self._observation = observation
-        if not self._queue:
-            self._replan()
+        with torch_threads(self.config.threads):
+            if self._first_frame_given:
+                self._first_frame_given = False
+            else:
+                self._remember(observation)
+            self._observation = observation
+            if not self._queue:
+                self._replan()
         self._actions.append(self._queue.pop(0))
         return self._actions[-1]
 
@@ -352,8 +367,6 @@ class SFPlanner:
 
     @torch.no_grad()
     def _replan(self) -> None:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.config.threads)
         start = time.perf_counter()
         wm = self.world_model.config
         context = self._frames(wm.context_frames, len(self._latents) - 1)
@@ -380,5 +393,4 @@ class SFPlanner:
         self.last_imagined = imagine(plan[None, : wm.steps_per_chunk])
         self.plan_seconds.append(time.perf_counter() - start)
         self.plan_stats.append(self.planner.last_stats)
-        torch.set_num_threads(threads)
 

@@ -16,8 +16,8 @@ def tiny_agent(proposals=None, **config) -> SFPlanner:
     torch.manual_seed(0)
     world_model = VideoWorldModel(tiny_world_model_config())
     reward_model = RewardModel(RewardModelConfig(latent_channels=2, latent_size=8, hidden=8))
-    return SFPlanner(world_model, reward_model, SFPlannerConfig(samples=6, iterations=2, elites=2, threads=1, **config),
-                     proposals=proposals)
+    settings = {"samples": 6, "iterations": 2, "elites": 2, "threads": 1, **config}
+    return SFPlanner(world_model, reward_model, SFPlannerConfig(**settings), proposals=proposals)
 
 
 def tiny_prior():
@@ -246,3 +246,18 @@ def test_shipped_lift_checkpoint_loads_and_acts_in_its_env():
         assert action.shape == (7,) and np.all(np.abs(action) <= 1) and len(agent.plan_seconds) == 1
     finally:
         env.close()
+
+
+def test_the_agent_uses_its_thread_count_for_memory_updates_and_planning_and_restores_the_callers(push_env, monkeypatch):
+    agent = tiny_agent(threads=2)
+    seen = {"observe": set(), "plan": set()}
+    observe, plan = agent.memory.observe, agent.planner.plan
+    monkeypatch.setattr(agent.memory, "observe", lambda *a, **k: seen["observe"].add(torch.get_num_threads()) or observe(*a, **k))
+    monkeypatch.setattr(agent.planner, "plan", lambda *a, **k: seen["plan"].add(torch.get_num_threads()) or plan(*a, **k))
+    torch.set_num_threads(1)  # the caller's count (conftest restores the suite's)
+    observation, _ = push_env.reset(seed=0)
+    agent.reset(observation)
+    for _ in range(6):
+        observation, *_ = push_env.step(agent.act(observation))
+        assert torch.get_num_threads() == 1
+    assert seen == {"observe": {2}, "plan": {2}}
