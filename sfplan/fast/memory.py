@@ -85,9 +85,13 @@ class FastMemory:
 
     # ------------------------------------------------------------ lifecycle
     def reset(self) -> None:
-        """Fresh adapter and optimiser for a new episode: outputs equal the base model's."""
-        for layer in self._layers:
-            layer.reset_lora_parameters(ADAPTER, init_lora_weights=True)
+        """Fresh adapter and optimiser for a new episode: outputs equal the base model's. The
+        adapter's random LoRA A comes from this memory's seed (episode after episode), not from
+        torch's global generator, so runs repeat and the caller's random state is left alone."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=self._generator)))
+            for layer in self._layers:
+                layer.reset_lora_parameters(ADAPTER, init_lora_weights=True)
         self.optimizer = torch.optim.Adam(self.parameters, lr=self.config.lr)
         self.chunks_observed = 0
 

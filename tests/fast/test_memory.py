@@ -54,6 +54,25 @@ def test_reset_forgets_the_previous_episode():
     torch.testing.assert_close(prediction(model), base, rtol=0, atol=0)
 
 
+def test_a_seeded_memory_repeats_its_episodes_whatever_the_global_random_state():
+    def two_episodes(global_seed):
+        model, memory = model_and_memory()
+        torch.manual_seed(global_seed)
+        state = torch.random.get_rng_state()
+        outcomes = []
+        for _ in range(2):
+            memory.reset()
+            memory.observe(*window(0))
+            outcomes.append(prediction(model))
+        assert torch.equal(torch.random.get_rng_state(), state), "the caller's random state is left alone"
+        return outcomes
+
+    first, again = two_episodes(1), two_episodes(2)
+    for a, b in zip(first, again):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.equal(first[0], first[1]), "each episode gets a fresh random LoRA A"
+
+
 def test_stored_episodes_can_be_recalled_without_leaking():
     model, memory = model_and_memory()
     for _ in range(3):
