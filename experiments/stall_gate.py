@@ -90,5 +90,6 @@ def main() -> None:
                         f"stall_tolerance {tolerance}. Where the gate fires on a failure the planner may rescue the episode; "
                         "where it fires before a success it may lose it.")
 
+
 if __name__ == "__main__":
     main()
