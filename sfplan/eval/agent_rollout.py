@@ -20,7 +20,6 @@ class EpisodeRecord:
     policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8."""
 
     seed: int
-    success: bool
     steps: int
     plan_seconds: list[float]
     act_seconds: list[float]
@@ -28,6 +27,11 @@ class EpisodeRecord:
     kept_prior_fraction: float
     real_frames: np.ndarray
     imagined_frames: np.ndarray = field(repr=False)
+
+    @property
+    def success(self) -> bool:
+        """Whether the task was solved at any step of the episode."""
+        return self.first_success_step is not None
 
     def side_by_side(self) -> np.ndarray:
         """Real frames (left) beside what the agent imagined for them when it planned (right)."""
@@ -62,5 +66,5 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecor
         done = terminated or truncated
         steps += 1
     kept = [stats.kept_prior for stats in agent.plan_stats[first_replan:]]
-    return EpisodeRecord(seed, first_success_step is not None, steps, agent.plan_seconds[first_replan:], act_seconds,
-                         first_success_step, float(np.mean(kept)), np.stack(real), np.stack(imagined))
+    return EpisodeRecord(seed, steps, agent.plan_seconds[first_replan:], act_seconds, first_success_step,
+                         float(np.mean(kept)), np.stack(real), np.stack(imagined))
