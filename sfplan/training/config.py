@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -10,6 +10,9 @@ class TrainConfig:
     """How to train the slow learner.
 
     dataset:              HDF5 file from experiments/collect.py.
+    extra_datasets:       more HDF5 files (same env and image size) whose episodes are all trained
+                          on, e.g. on-policy episodes of the planner's prior (`policy=prior`). The
+                          held-out episodes stay those of `dataset`, so held-out PSNR stays comparable.
     output:               directory for checkpoints, logs and the training state.
     env_name, image_size: what the dataset must have been recorded with.
     holdout_episodes:     the last N episodes are never trained on; held-out PSNR uses them.
@@ -39,6 +42,7 @@ class TrainConfig:
 
     dataset: str
     output: str
+    extra_datasets: list[str] = field(default_factory=list)
     env_name: str | None = None
     image_size: int = 64
     holdout_episodes: int = 5

@@ -135,6 +135,8 @@ class SlowTrainer:
         if action_dim != model_config.action_dim:
             raise ValueError(f"dataset actions have {action_dim} dims but world_model.action_dim={model_config.action_dim}")
         self.train_episodes, self.held_out_episodes = split_episodes(episodes, train_config.holdout_episodes)
+        for path in train_config.extra_datasets:
+            self.train_episodes += load_episodes(path, env_name=train_config.env_name, image_size=train_config.image_size)
         self.model = VideoWorldModel(model_config)
         self.reward_model = RewardModel(
             RewardModelConfig(model_config.codec.latent_channels, model_config.codec.latent_size)

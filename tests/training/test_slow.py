@@ -7,7 +7,7 @@ from helpers import make_episode, tiny_world_model_config
 from sfplan.checkpoint import CheckpointError
 from sfplan.data import DatasetError, EpisodeWriter
 from sfplan.training import TrainConfig, train_slow
-from sfplan.training.slow import STATE_DIR, saved_step
+from sfplan.training.slow import STATE_DIR, SlowTrainer, saved_step
 from sfplan.world_model import RewardModel, VideoWorldModel
 
 
@@ -49,6 +49,28 @@ def test_training_writes_loadable_checkpoints_and_resumes_the_step_count(dataset
     assert logged_steps(output) == [1, 2, 3, 4, 5, 6]
     assert logged_steps(output, "autoencoder") == [3, 5]
     assert torch.load(output / STATE_DIR / "sfplan_state.pt", weights_only=False)["step"] == 6
+
+
+def test_extra_datasets_are_trained_on_while_the_held_out_episodes_stay_the_main_datasets(dataset, tmp_path):
+    extra = tmp_path / "prior.h5"
+    with EpisodeWriter(extra, "pointmass-push", "top", 16, {"image_size": 16}) as writer:
+        for seed in (100, 101):
+            writer.add(make_episode(12, image_size=16, action_dim=2, seed=seed))
+    config = train_config(dataset, tmp_path / "run", steps=1)
+    config.extra_datasets = [str(extra)]
+    trainer = SlowTrainer(tiny_world_model_config(), config, progress=False)
+    assert [episode.seed for episode in trainer.train_episodes] == [0, 1, 100, 101]
+    assert [episode.seed for episode in trainer.held_out_episodes] == [2]
+
+
+def test_an_extra_dataset_of_another_env_is_refused(dataset, tmp_path):
+    extra = tmp_path / "other.h5"
+    with EpisodeWriter(extra, "robosuite-lift", "agentview", 16, {"image_size": 16}) as writer:
+        writer.add(make_episode(12, image_size=16, action_dim=2, seed=5))
+    config = train_config(dataset, tmp_path / "run", steps=1)
+    config.extra_datasets = [str(extra)]
+    with pytest.raises(DatasetError, match="recorded in env 'robosuite-lift'"):
+        SlowTrainer(tiny_world_model_config(), config, progress=False)
 
 
 def test_dataset_with_another_image_size_is_refused(dataset, tmp_path):
