@@ -39,5 +39,5 @@ def test_unknown_env_lists_known_ones(tmp_path):
 
 
 def test_unknown_policy_lists_known_ones(tmp_path):
-    with pytest.raises(ValueError, match="unknown policy 'expret'; known: expert, random"):
+    with pytest.raises(ValueError, match="unknown policy 'expret'; known: expert, prior, random"):
         collect(tmp_path / "x.h5", CollectionConfig("pointmass-push", policy_name="expret"), num_episodes=1, progress=False)
