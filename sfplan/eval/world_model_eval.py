@@ -9,12 +9,13 @@ import numpy as np
 import torch
 
 from ..data import ChunkDataset, ChunkSpec, Episode
-from ..world_model import VideoWorldModel
+from ..world_model import RewardModel, VideoWorldModel
 from .video_metrics import changed_pixel_mask, count_scene_cuts, psnr, ssim
 
 
 def held_out_windows(model: VideoWorldModel, episodes: Sequence[Episode], count: int) -> dict[str, torch.Tensor]:
-    """`count` evenly spaced windows of `episodes`: context/target frames (float [0, 1]) and actions."""
+    """`count` evenly spaced windows of `episodes`: context/target frames (float [0, 1]), actions,
+    and the env's rewards and successes at the target frames."""
     config = model.config
     dataset = ChunkDataset(episodes, ChunkSpec(config.context_frames, config.target_frames, config.frame_skip))
     index = np.linspace(0, len(dataset) - 1, min(count, len(dataset))).astype(int)
@@ -23,6 +24,8 @@ def held_out_windows(model: VideoWorldModel, episodes: Sequence[Episode], count:
         "context": torch.stack([item["context"] for item in items]).float() / 255.0,
         "target": torch.stack([item["target"] for item in items]).float() / 255.0,
         "actions": torch.stack([item["actions"] for item in items]),
+        "rewards": torch.stack([item["rewards"] for item in items]),
+        "successes": torch.stack([item["successes"] for item in items]),
     }
 
 
@@ -53,6 +56,38 @@ def next_chunk_metrics(
         latents = model.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
         predictions.append(model.codec.decode(latents))
     return _scores(torch.cat(predictions), windows)
+
+
+@torch.no_grad()
+def imagined_outcome_metrics(
+    model: VideoWorldModel, reward_model: RewardModel, windows: dict[str, torch.Tensor], batch_size: int = 32
+) -> dict[str, float]:
+    """What a planner reads from imagination: the reward model on each window's imagined target
+    frames (one deterministic step, as the planner samples) against the env's true outcome.
+
+    reward_mse:          mean squared error of the predicted per-frame rewards.
+    success_brier:       Brier score of the predicted per-frame success probabilities.
+    false_success_rate:  share of windows without a real success whose imagined chunk is read
+                         as a success (highest probability > 0.5): an optimistic lift.
+    missed_success_rate: share of windows with a real success read as no success.
+    """
+    rewards, probabilities = [], []
+    for start in range(0, len(windows["actions"]), batch_size):
+        context = model.codec.encode(windows["context"][start : start + batch_size])
+        latents = model.sample_chunk(context, windows["actions"][start : start + batch_size], steps=1, initial_noise=0.0)
+        reward, success_logit = reward_model(latents)
+        rewards.append(reward)
+        probabilities.append(torch.sigmoid(success_logit))
+    reward, probability = torch.cat(rewards), torch.cat(probabilities)
+    real_success = windows["successes"].amax(dim=1) > 0.5
+    read_success = probability.amax(dim=1) > 0.5
+    return {
+        "reward_mse": (reward - windows["rewards"]).square().mean().item(),
+        "success_brier": (probability - windows["successes"]).square().mean().item(),
+        "false_success_rate": (read_success & ~real_success).sum().item() / max(int((~real_success).sum()), 1),
+        "missed_success_rate": (~read_success & real_success).sum().item() / max(int(real_success.sum()), 1),
+        "windows_with_success": int(real_success.sum()),
+    }
 
 
 def repeat_last_metrics(windows: dict[str, torch.Tensor]) -> dict[str, float]:

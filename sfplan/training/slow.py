@@ -217,7 +217,9 @@ class SlowTrainer:
         )
         ema = EMAModel(trainable, decay=config.ema_decay)
         reward_ema = EMAModel(self.reward_model.parameters(), decay=config.ema_decay)
-        accelerator.init_trackers("slow", config={k: v for k, v in asdict(config).items() if v is not None})
+        # tensorboard's hparams take scalars and strings only
+        hparams = {k: ",".join(v) if isinstance(v, list) else v for k, v in asdict(config).items() if v is not None}
+        accelerator.init_trackers("slow", config=hparams)
         step, self._wall_before = self._resume(accelerator, ema, reward_ema) if config.resume else (0, 0.0)
         self._run_started = time.perf_counter()
         generator = torch.Generator().manual_seed(config.seed + step)

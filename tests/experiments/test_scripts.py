@@ -82,6 +82,15 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert set(results["untrained"]) == set(results["trained"]) >= {"mse", "r2", "rank_correlation"}
     assert (tmp_path / "value" / "model.safetensors").exists()
 
+    result = run("compare_world_models.py", "--models", str(run_dir), "--datasets", f"{push_dataset}:1", str(push_dataset),
+                 "--windows", "4", "--threads", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    compared = json.loads((tmp_path / "results" / "world_model_comparison.json").read_text())[str(run_dir)]
+    assert compared[f"{push_dataset} (last 1)"]["episodes"] == 1 and compared[str(push_dataset)]["episodes"] == 4
+    assert {"psnr", "psnr_shuffled_actions", "false_success_rate", "missed_success_rate"} <= set(compared[f"{push_dataset} (last 1)"])
+    result = run("compare_world_models.py", "--models", str(run_dir), "--datasets", f"{push_dataset}:last", cwd=tmp_path)
+    assert result.returncode != 0 and "PATH:N" in result.stderr
+
 
 def save_tiny_agent(directory):
     import torch
