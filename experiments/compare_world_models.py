@@ -46,19 +46,24 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    datasets = {}
+    for path, last in args.datasets:
+        episodes = load_episodes(path)
+        datasets[f"{path}" + (f" (last {last})" if last else "")] = episodes[-last:] if last else episodes
     results: dict[str, dict[str, dict[str, float]]] = {}
     rows = []
     for model_dir in args.models:
         model = VideoWorldModel.from_pretrained(model_dir / "world_model")
         reward_model = RewardModel.from_pretrained(model_dir / "reward_model")
-        for path, last in args.datasets:
-            episodes = load_episodes(path, image_size=model.config.codec.image_size)
-            episodes = episodes[-last:] if last else episodes
+        for label, episodes in datasets.items():
+            frame_size = episodes[0].frames.shape[1]
+            if frame_size != model.config.codec.image_size:
+                parser.error(f"{label} has {frame_size}x{frame_size} frames but {model_dir} was trained on "
+                             f"{model.config.codec.image_size}x{model.config.codec.image_size}; compare on a dataset of that size")
             windows = held_out_windows(model, episodes, args.windows)
             true_actions = next_chunk_metrics(model, windows, 1, initial_noise=0.0)
             shuffled = next_chunk_metrics(model, windows, 1, shuffle_actions=True, initial_noise=0.0)
             outcome = imagined_outcome_metrics(model, reward_model, windows)
-            label = f"{path}" + (f" (last {last})" if last else "")
             metrics = {"episodes": len(episodes), "windows": len(windows["actions"]), "psnr": true_actions["psnr"],
                        "psnr_changed": true_actions["psnr_changed"], "psnr_shuffled_actions": shuffled["psnr"],
                        "psnr_repeat_last": repeat_last_metrics(windows)["psnr"], **outcome}

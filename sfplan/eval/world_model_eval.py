@@ -48,14 +48,25 @@ def next_chunk_metrics(
     actions = windows["actions"]
     if shuffle_actions:
         actions = actions.roll(shifts=1, dims=0)
+    latents = imagine_windows(model, windows["context"], actions, steps, initial_noise, batch_size, seed)
+    return _scores(torch.cat([model.codec.decode(batch) for batch in latents.split(batch_size)]), windows)
+
+
+@torch.no_grad()
+def imagine_windows(
+    model: VideoWorldModel, context: torch.Tensor, actions: torch.Tensor, steps: int, initial_noise: float | None = None,
+    batch_size: int = 32, seed: int = 0,
+) -> torch.Tensor:
+    """Imagined target latents (B, f_g, C, h, w) of windows' context frames (B, f_p, 3, H, W) in
+    [0, 1] and actions, `batch_size` windows per world-model call."""
     generator = torch.Generator().manual_seed(seed)
-    predictions = []
+    latents = []
     for start in range(0, len(actions), batch_size):
-        context = model.codec.encode(windows["context"][start : start + batch_size])
-        chunk_actions = actions[start : start + batch_size]
-        latents = model.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
-        predictions.append(model.codec.decode(latents))
-    return _scores(torch.cat(predictions), windows)
+        encoded = model.codec.encode(context[start : start + batch_size])
+        latents.append(model.sample_chunk(
+            encoded, actions[start : start + batch_size], steps=steps, generator=generator, initial_noise=initial_noise
+        ))
+    return torch.cat(latents)
 
 
 @torch.no_grad()
@@ -71,14 +82,9 @@ def imagined_outcome_metrics(
                          as a success (highest probability > 0.5): an optimistic lift.
     missed_success_rate: share of windows with a real success read as no success.
     """
-    rewards, probabilities = [], []
-    for start in range(0, len(windows["actions"]), batch_size):
-        context = model.codec.encode(windows["context"][start : start + batch_size])
-        latents = model.sample_chunk(context, windows["actions"][start : start + batch_size], steps=1, initial_noise=0.0)
-        reward, success_logit = reward_model(latents)
-        rewards.append(reward)
-        probabilities.append(torch.sigmoid(success_logit))
-    reward, probability = torch.cat(rewards), torch.cat(probabilities)
+    latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0, batch_size=batch_size)
+    reward, success_logit = reward_model(latents)
+    probability = torch.sigmoid(success_logit)
     real_success = windows["successes"].amax(dim=1) > 0.5
     read_success = probability.amax(dim=1) > 0.5
     return {
