@@ -20,7 +20,14 @@ import torch
 
 from sfplan.data import load_episodes
 from sfplan.eval import write_results
-from sfplan.eval.world_model_eval import held_out_windows, imagined_outcome_metrics, next_chunk_metrics, repeat_last_metrics
+from sfplan.eval.world_model_eval import (
+    held_out_windows,
+    imagine_windows,
+    imagined_chunk_metrics,
+    imagined_outcome_metrics,
+    next_chunk_metrics,
+    repeat_last_metrics,
+)
 from sfplan.world_model import RewardModel, VideoWorldModel
 
 COLUMNS = ["model", "episodes", "windows", "PSNR dB", "PSNR-changed dB", "PSNR shuffled actions dB", "repeat-last dB",
@@ -61,9 +68,10 @@ def main() -> None:
                 parser.error(f"{label} has {frame_size}x{frame_size} frames but {model_dir} was trained on "
                              f"{model.config.codec.image_size}x{model.config.codec.image_size}; compare on a dataset of that size")
             windows = held_out_windows(model, episodes, args.windows)
-            true_actions = next_chunk_metrics(model, windows, 1, initial_noise=0.0)
+            latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0)
+            true_actions = imagined_chunk_metrics(model, latents, windows)
             shuffled = next_chunk_metrics(model, windows, 1, shuffle_actions=True, initial_noise=0.0)
-            outcome = imagined_outcome_metrics(model, reward_model, windows)
+            outcome = imagined_outcome_metrics(reward_model, latents, windows)
             metrics = {"episodes": len(episodes), "windows": len(windows["actions"]), "psnr": true_actions["psnr"],
                        "psnr_changed": true_actions["psnr_changed"], "psnr_shuffled_actions": shuffled["psnr"],
                        "psnr_repeat_last": repeat_last_metrics(windows)["psnr"], **outcome}

@@ -49,6 +49,14 @@ def next_chunk_metrics(
     if shuffle_actions:
         actions = actions.roll(shifts=1, dims=0)
     latents = imagine_windows(model, windows["context"], actions, steps, initial_noise, batch_size, seed)
+    return imagined_chunk_metrics(model, latents, windows, batch_size)
+
+
+@torch.no_grad()
+def imagined_chunk_metrics(
+    model: VideoWorldModel, latents: torch.Tensor, windows: dict[str, torch.Tensor], batch_size: int = 32
+) -> dict[str, float]:
+    """`next_chunk_metrics` of already imagined target latents (B, f_g, C, h, w), decoded by the model's codec."""
     return _scores(torch.cat([model.codec.decode(batch) for batch in latents.split(batch_size)]), windows)
 
 
@@ -70,11 +78,9 @@ def imagine_windows(
 
 
 @torch.no_grad()
-def imagined_outcome_metrics(
-    model: VideoWorldModel, reward_model: RewardModel, windows: dict[str, torch.Tensor], batch_size: int = 32
-) -> dict[str, float]:
+def imagined_outcome_metrics(reward_model: RewardModel, latents: torch.Tensor, windows: dict[str, torch.Tensor]) -> dict[str, float]:
     """What a planner reads from imagination: the reward model on each window's imagined target
-    frames (one deterministic step, as the planner samples) against the env's true outcome.
+    latents (B, f_g, C, h, w) (`imagine_windows`) against the env's true outcome.
 
     reward_mse:          mean squared error of the predicted per-frame rewards.
     success_brier:       Brier score of the predicted per-frame success probabilities.
@@ -82,7 +88,6 @@ def imagined_outcome_metrics(
                          as a success (highest probability > 0.5): an optimistic lift.
     missed_success_rate: share of windows with a real success read as no success.
     """
-    latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0, batch_size=batch_size)
     reward, success_logit = reward_model(latents)
     probability = torch.sigmoid(success_logit)
     real_success = windows["successes"].amax(dim=1) > 0.5

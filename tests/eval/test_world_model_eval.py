@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from helpers import make_episode, tiny_world_model_config
-from sfplan.eval.world_model_eval import held_out_windows, imagined_outcome_metrics
+from sfplan.eval.world_model_eval import held_out_windows, imagine_windows, imagined_outcome_metrics
 from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
 
 
@@ -17,7 +17,8 @@ def test_imagined_outcome_metrics_count_optimistic_and_missed_successes(success_
     with torch.no_grad():
         last.weight.zero_()
         last.bias.copy_(torch.tensor([0.0, success_bias]))  # reward 0 everywhere; success always / never
-    metrics = imagined_outcome_metrics(model, reward_model, windows)
+    latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0)
+    metrics = imagined_outcome_metrics(reward_model, latents, windows)
     real_success = windows["successes"].amax(dim=1) > 0.5
     assert 0 < metrics["windows_with_success"] == int(real_success.sum()) < len(real_success)
     assert metrics["false_success_rate"] == false_rate and metrics["missed_success_rate"] == missed_rate
