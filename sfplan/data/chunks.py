@@ -92,3 +92,24 @@ class ChunkDataset(Dataset):
             "rewards": torch.from_numpy(episode.rewards[target_ids - 1]),
             "successes": torch.from_numpy(episode.successes[target_ids - 1].astype(np.float32)),
         }
+
+
+def consecutive_chunks(
+    spec: ChunkSpec, frames: torch.Tensor, actions: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """An episode cut into back-to-back chunks, the way a world model rolls it out.
+
+    frames: (T+1, ...) one entry per frame (pixels or latents); actions: (T, A).
+    Returns the first context (f_p, ...) (frames 0, k, ..., (f_p - 1) k for k = frame_skip),
+    the chunks (N, f_g, ...) that follow it without gaps, and the actions leading into each
+    chunk's frames (N, f_g, k, A). A tail shorter than one chunk is dropped.
+    """
+    skip, target = spec.frame_skip, spec.target_frames
+    start = (spec.context_frames - 1) * skip
+    per_chunk = target * skip
+    count = (len(actions) - start) // per_chunk
+    if count < 1:
+        raise ValueError(f"an episode of {len(actions)} steps holds no chunk of {per_chunk} steps after its context")
+    chunks = frames[start + skip : start + count * per_chunk + 1 : skip].reshape(count, target, *frames.shape[1:])
+    chunk_actions = actions[start : start + count * per_chunk].reshape(count, target, skip, -1)
+    return frames[0 : start + 1 : skip], chunks, chunk_actions

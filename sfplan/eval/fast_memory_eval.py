@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..data import Episode
+from ..data import ChunkSpec, Episode, consecutive_chunks
 from ..fast import FastMemory
 from ..world_model import VideoWorldModel
 from .video_metrics import count_scene_cuts, psnr
@@ -39,13 +39,10 @@ def episode_chunks(model: VideoWorldModel, episode: Episode) -> tuple[torch.Tens
     frames, their actions (N, f_g * k, A), and the first f_p frames (1, f_p, 3, H, W).
     """
     config = model.config
-    skip, per_chunk = config.frame_skip, config.steps_per_chunk
-    start = (config.context_frames - 1) * skip
-    count = (episode.num_steps - start) // per_chunk
+    spec = ChunkSpec(config.context_frames, config.target_frames, config.frame_skip)
     frames = torch.from_numpy(episode.frames).permute(0, 3, 1, 2).float() / 255.0
-    chunk_frames = frames[start + skip : start + count * per_chunk + 1 : skip].reshape(count, config.target_frames, *frames.shape[1:])
-    actions = torch.from_numpy(episode.actions[start : start + count * per_chunk]).reshape(count, per_chunk, -1)
-    return chunk_frames, actions, frames[0 : start + 1 : skip][None]
+    first, chunk_frames, actions = consecutive_chunks(spec, frames, torch.from_numpy(episode.actions))
+    return chunk_frames, actions.flatten(1, 2), first[None]
 
 
 @torch.no_grad()

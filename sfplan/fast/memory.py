@@ -122,11 +122,25 @@ class FastMemory:
             raise ValueError("window='transition' learns from the actions that led into the new chunk: pass observe(..., actions=...)")
         was_training = self.model.training
         self.model.train()
-        with torch.enable_grad():  # imagination runs under no_grad; the update needs gradients
+        with torch.enable_grad(), self._only_adapter_learns():  # imagination runs under no_grad
             losses = [self._update_step(previous, new, actions) for _ in range(self.config.steps_per_chunk)]
         self.model.train(was_training)
         self.chunks_observed += 1
         return sum(losses) / len(losses)
+
+    @contextmanager
+    def _only_adapter_learns(self) -> Iterator[None]:
+        """Base weights frozen and the adapter trainable for an update, whatever the caller set
+        (the slow-fast loop trains the base between updates); the caller's flags come back after."""
+        adapter = {id(parameter) for parameter in self.parameters}
+        flags = [(parameter, parameter.requires_grad) for parameter in self.model.parameters()]
+        for parameter, _ in flags:
+            parameter.requires_grad_(id(parameter) in adapter)
+        try:
+            yield
+        finally:
+            for parameter, flag in flags:
+                parameter.requires_grad_(flag)
 
     def _update_step(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None) -> float:
         if self.config.window == "whole":

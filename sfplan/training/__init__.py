@@ -1,6 +1,8 @@
-"""Training: slow learning of the world model and reward model (the slow-fast loop comes later)."""
+"""Training: slow learning of the world model and reward model, and the slow-fast loop that
+teaches the world model to use its fast memory."""
 
 from .config import TrainConfig
 from .slow import SlowTrainer, TrainedRun, load_run, train_slow
+from .slowfast import SlowFastConfig, SlowFastLoop, slowfast_loop
 
-__all__ = ["SlowTrainer", "TrainConfig", "TrainedRun", "load_run", "train_slow"]
+__all__ = ["SlowFastConfig", "SlowFastLoop", "SlowTrainer", "TrainConfig", "TrainedRun", "load_run", "slowfast_loop", "train_slow"]

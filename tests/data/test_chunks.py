@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sfplan.data import ChunkDataset, ChunkSpec
+from sfplan.data import ChunkDataset, ChunkSpec, consecutive_chunks
 
 
 def test_windows_take_frames_frame_skip_apart(episodes):
@@ -42,3 +42,14 @@ def test_too_short_episodes_raise_a_clear_error(episodes):
 def test_spec_rejects_zero():
     with pytest.raises(ValueError, match="frame_skip must be at least 1"):
         ChunkSpec(frame_skip=0)
+
+
+def test_consecutive_chunks_follow_the_context_without_gaps():
+    frames = torch.arange(14.0)[:, None]  # frame t has value t
+    actions = torch.arange(13.0)[:, None]
+    first, chunks, chunk_actions = consecutive_chunks(ChunkSpec(context_frames=2, target_frames=2, frame_skip=2), frames, actions)
+    assert first.flatten().tolist() == [0, 2]
+    assert chunks[..., 0].tolist() == [[4, 6], [8, 10]]  # the 13th step cannot finish a third chunk
+    assert chunk_actions[..., 0].tolist() == [[[2, 3], [4, 5]], [[6, 7], [8, 9]]]
+    with pytest.raises(ValueError, match="no chunk"):
+        consecutive_chunks(ChunkSpec(context_frames=2, target_frames=2, frame_skip=2), frames[:5], actions[:4])

@@ -91,6 +91,16 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     result = run("compare_world_models.py", "--models", str(run_dir), "--datasets", f"{push_dataset}:last", cwd=tmp_path)
     assert result.returncode != 0 and "PATH:N" in result.stderr
 
+    loop_args = ("env=pointmass-push", "env.kwargs.image_size=16", f"train.dataset={push_dataset}", f"train.init_from={run_dir}",
+                 "train.holdout_episodes=1", "train.steps=2", "train.batch_size=4", "train.log_every=1", "train.threads=1",
+                 "eval_episodes=1", "progress=false")
+    result = run("slowfast.py", *loop_args, f"train.output={tmp_path / 'loop'}", "fast.rnk=4", cwd=tmp_path)
+    assert result.returncode != 0 and "fast.rnk" in result.stderr
+    result = run("slowfast.py", *loop_args, f"train.output={tmp_path / 'loop'}", "fast.rank=4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "loop" / "slowfast.json").read_text())["fast"]["rank"] == 4
+    assert "eval/psnr_memory" in result.stdout
+
 
 def save_tiny_agent(directory):
     import torch

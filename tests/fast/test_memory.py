@@ -143,3 +143,15 @@ def test_transition_window_needs_the_actions_that_led_to_the_new_chunk():
 def test_unknown_layers_are_refused():
     with pytest.raises(ValueError, match="unknown fast memory layers 'temporal_attn'"):
         FastMemoryConfig(layers="temporal_attn")
+
+
+def test_observe_keeps_the_base_frozen_even_when_the_caller_trains_it():
+    model, memory = model_and_memory()
+    for parameter in model.unet.parameters():
+        parameter.requires_grad_(True)  # as the slow-fast loop leaves them between updates
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    memory.observe(*window(0))
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed and all("lora_" in name for name in changed)
+    assert all(p.grad is None for name, p in model.named_parameters() if "lora_" not in name)
+    assert all(p.requires_grad for p in model.unet.parameters())  # the caller's flags come back

@@ -1,0 +1,91 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from helpers import make_episode, tiny_world_model_config
+from sfplan.data import EpisodeWriter
+from sfplan.training import SlowFastConfig, SlowFastLoop, TrainConfig, load_run, slowfast_loop, train_slow
+from sfplan.training.slowfast import STATE_DIR, STATE_FILE
+from sfplan.world_model import VideoWorldModel
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny dataset and a slow run trained on it for two steps: where the loop starts."""
+    root = tmp_path_factory.mktemp("slowfast")
+    dataset = root / "tiny.h5"
+    with EpisodeWriter(dataset, "pointmass-push", "top", 16, {"image_size": 16}) as writer:
+        for seed in range(3):
+            writer.add(make_episode(12, image_size=16, action_dim=2, seed=seed))
+    config = TrainConfig(
+        dataset=str(dataset), output=str(root / "slow"), env_name="pointmass-push", image_size=16, holdout_episodes=1,
+        autoencoder_steps=2, autoencoder_batch=4, steps=2, batch_size=2, eval_every=2, checkpoint_every=2, eval_windows=2,
+        threads=1,
+    )
+    train_slow(tiny_world_model_config(), config, progress=False)
+    return dataset, root / "slow"
+
+
+def loop_config(trained, output, steps=3, use_memory=True):
+    dataset, slow = trained
+    train = TrainConfig(
+        dataset=str(dataset), output=str(output), env_name="pointmass-push", image_size=16, holdout_episodes=1,
+        init_from=str(slow), steps=steps, batch_size=4, lr=1e-3, log_every=1, eval_every=2, checkpoint_every=1, threads=1,
+    )
+    return SlowFastConfig(train=train, use_memory=use_memory, eval_episodes=1)
+
+
+def weights(directory):
+    return VideoWorldModel.from_pretrained(directory / "world_model").state_dict()
+
+
+def logged(output, key):
+    with open(output / "log.csv") as stream:
+        return [row[key] for row in csv.DictReader(stream)]
+
+
+def test_the_loop_writes_a_run_the_eval_scripts_read_and_resumes_it(trained, tmp_path):
+    output = tmp_path / "loop"
+    metrics = slowfast_loop(loop_config(trained, output, steps=3), progress=False)
+    assert {"eval/psnr_base", "eval/psnr_memory", "train/memory_loss"} <= set(metrics)
+    run = load_run(output)  # base weights only (no LoRA names), held-out episodes of the dataset
+    assert len(run.held_out) == 1 and (output / "reward_model" / "model.safetensors").exists()
+    assert json.loads((output / "slowfast.json").read_text())["use_memory"] is True
+    before = weights(trained[1])
+    assert any(not torch.equal(value, before[name]) for name, value in weights(output).items() if "codec" not in name)
+    assert all(torch.equal(value, before[name]) for name, value in weights(output).items() if "codec" in name)
+
+    slowfast_loop(loop_config(trained, output, steps=5), progress=False)
+    steps = [int(step) for step in logged(output, "step")]
+    assert [s for s in steps if s <= 3] == sorted(s for s in steps if s <= 3) and steps[-1] == 5
+    assert torch.load(output / STATE_DIR / STATE_FILE, weights_only=False)["step"] == 5
+
+
+def test_the_memory_shapes_the_base_weights_the_control_learns_without_it(trained, tmp_path):
+    slowfast_loop(loop_config(trained, tmp_path / "loop", steps=2), progress=False)
+    slowfast_loop(loop_config(trained, tmp_path / "control", steps=2, use_memory=False), progress=False)
+    assert logged(tmp_path / "control", "train/memory_loss") == ["", "", ""]  # two steps and the final check
+    loop, control = weights(tmp_path / "loop"), weights(tmp_path / "control")
+    assert any(not torch.equal(value, control[name]) for name, value in loop.items())
+
+
+def test_each_episode_gets_a_fresh_memory_and_the_chunk_loss_trains_the_base(trained, tmp_path):
+    looper = SlowFastLoop(loop_config(trained, tmp_path / "loop"), progress=False)
+    adapter = {id(p) for p in looper.memory.parameters}
+    assert all(p.requires_grad == (id(p) in {id(q) for q in looper.trainable}) for p in looper.model.parameters())
+    assert not adapter & {id(p) for p in looper.trainable}
+    flags = [p.requires_grad for p in looper.model.parameters()]
+    looper.memory.observe(torch.randn(1, 2, 2, 8, 8), torch.randn(1, 2, 2, 8, 8))
+    assert [p.requires_grad for p in looper.model.parameters()] == flags  # observe gives the base back trainable
+    next(looper._episode(0))  # a new episode resets the adapter, then its first chunk is learnt and observed
+    assert looper.memory.chunks_observed == 1
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in looper.trainable)
+
+
+def test_a_loop_without_a_starting_model_is_refused(trained, tmp_path):
+    config = loop_config(trained, tmp_path / "loop").train
+    config.init_from = None
+    with pytest.raises(ValueError, match="init_from"):
+        SlowFastConfig(train=config)
