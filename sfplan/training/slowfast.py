@@ -129,7 +129,7 @@ class SlowFastLoop:
         self.optimizer.zero_grad()
         while step < train.steps:
             if step >= next_eval and self.config.eval_episodes:
-                metrics.update(self.evaluate())
+                metrics.update(self._evaluate_and_log(step))
                 next_eval = self._next(step, train.eval_every)
             for chunk_loss, memory_loss in self._episode(self._episode_order(cursor)):
                 losses.append(chunk_loss)
@@ -146,11 +146,12 @@ class SlowFastLoop:
                 bar.update()
                 if step % train.log_every == 0:
                     wall = wall_before + time.perf_counter() - started
-                    metrics.update({"train/loss": float(np.mean(losses)), "train/lr": train.learning_rate(step - 1),
-                                    "train/wall_s": wall, "train/max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+                    logged = {"train/loss": float(np.mean(losses)), "train/lr": train.learning_rate(step - 1),
+                              "train/wall_s": wall, "train/max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
                     if memory_losses:
-                        metrics["train/memory_loss"] = float(np.mean(memory_losses))
-                    self._log_row({"step": step, **metrics})
+                        logged["train/memory_loss"] = float(np.mean(memory_losses))
+                    self._log_row({"step": step, **logged})
+                    metrics.update(logged)
                     bar.set_postfix(loss=f"{metrics['train/loss']:.4f}")
                     losses, memory_losses = [], []
                 if step == train.steps:
@@ -161,8 +162,7 @@ class SlowFastLoop:
                 next_save = self._next(step, train.checkpoint_every)
         bar.close()
         if self.config.eval_episodes:
-            metrics.update(self.evaluate())
-            self._log_row({"step": step, **metrics})
+            metrics.update(self._evaluate_and_log(step))
         return metrics
 
     def _episode(self, index: int) -> Iterator[tuple[float, float | None]]:
@@ -203,6 +203,11 @@ class SlowFastLoop:
             "eval/psnr_base": float(np.mean([np.mean(c["base"]) for c in curves])),
             "eval/psnr_memory": float(np.mean([np.mean(c["memory"]) for c in curves])),
         }
+
+    def _evaluate_and_log(self, step: int) -> dict[str, float]:
+        metrics = self.evaluate()
+        self._log_row({"step": step, **metrics})
+        return metrics
 
     # ------------------------------------------------------------ persistence
     def _write_run_files(self) -> None:
