@@ -93,6 +93,7 @@ def main() -> None:
     results = {
         "psnr_late_base": float(base_curve[late].mean()),
         "psnr_late_memory": float(memory_curve[late].mean()),
+        "psnr_late_gain_per_episode": [float(np.mean(c["memory"][late]) - np.mean(c["base"][late])) for c in paper],
         "psnr_per_chunk_base": base_curve.tolist(),
         "psnr_per_chunk_memory": memory_curve.tolist(),
         "ablation_psnr_late_memory": {name: float(np.mean([c["memory"] for c in runs], axis=0)[late].mean()) for name, runs in curves.items()},
@@ -141,6 +142,8 @@ def main() -> None:
     write_results(args.out, args.name, results, ["model", "late-chunk PSNR dB", "revisit consistency", "scene cuts", "s per chunk"], rows,
                   notes=f"Fast memory {asdict(memory_config)}. World-model sampling: initial noise {noise:g}. "
                         "Late chunks: second half of each held-out episode. "
+                        f"Memory minus base, late-chunk PSNR per held-out episode (dB): "
+                        f"{', '.join(f'{gain:+.3f}' for gain in results['psnr_late_gain_per_episode'])}. "
                         f"Plot: {args.out / args.name}.png.")
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, (list, dict))}, indent=2))
 

@@ -62,7 +62,7 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     results = json.loads((tmp_path / "results" / "fast_memory.json").read_text())
     assert results["sweep"][0]["setting"] == {"lr": 0.01, "steps_per_chunk": 2}
     for key in ("psnr_late_base", "psnr_late_memory", "revisit_base", "revisit_memory", "scene_cuts_base",
-                "scene_cuts_memory", "time_overhead"):
+                "scene_cuts_memory", "time_overhead", "psnr_late_gain_per_episode"):
         assert key in results
     assert (tmp_path / "results" / "fast_memory.png").stat().st_size > 0
 
