@@ -322,12 +322,17 @@ class SlowTrainer:
         self.output.mkdir(parents=True, exist_ok=True)
         fields = ["stage", "step", "loss", "train/loss", "train/reward_loss", "train/steps_per_s", "train/wall_s",
                   "train/max_rss_mb", "eval/psnr", "eval/psnr_repeat_last"]
-        new = not path.exists()
-        with open(path, "a", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_log_row(path, fields, row)
+
+
+def append_log_row(path: Path, fields: list[str], row: dict[str, float | str | int]) -> None:
+    """Append `row` to the CSV log at `path` (header `fields` when new); keys not in `fields` are left out."""
+    new = not path.exists()
+    with open(path, "a", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def saved_step(directory: str | Path) -> int | None:

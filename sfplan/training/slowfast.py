@@ -3,7 +3,6 @@ the episodic memory that its fast learner writes."""
 
 from __future__ import annotations
 
-import csv
 import json
 import resource
 import shutil
@@ -22,7 +21,7 @@ from ..eval.fast_memory_eval import local_window, online_adaptation
 from ..fast import FastMemory, FastMemoryConfig
 from ..world_model import VideoWorldModel
 from .config import TrainConfig
-from .slow import encode_frames, split_episodes
+from .slow import append_log_row, encode_frames, split_episodes
 
 STATE_DIR = "training_state"
 STATE_FILE = "slowfast_state.pt"
@@ -243,12 +242,7 @@ class SlowFastLoop:
         path = self.output / "log.csv"
         fields = ["step", "train/loss", "train/memory_loss", "train/lr", "train/wall_s", "train/max_rss_mb",
                   "eval/psnr_base", "eval/psnr_memory"]
-        new = not path.exists()
-        with open(path, "a", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
+        append_log_row(path, fields, row)
 
 
 def slowfast_loop(config: SlowFastConfig, progress: bool = True) -> dict[str, float]:
