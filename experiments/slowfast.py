@@ -25,6 +25,7 @@ def main(cfg: DictConfig) -> None:
         fast=config_from_dict(FastMemoryConfig, values["fast"], "fast"),
         use_memory=values["use_memory"],
         eval_episodes=values["eval_episodes"],
+        memory_dropout=values["memory_dropout"],
     )
     metrics = slowfast_loop(config, progress=values["progress"])
     print({key: round(value, 4) for key, value in metrics.items()})

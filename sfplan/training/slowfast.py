@@ -44,14 +44,20 @@ class SlowFastConfig:
     use_memory:    false runs the same schedule without an adapter: the control that tells the
                    loop's effect from that of more training.
     eval_episodes: held-out episodes in the online-adaptation check at `eval_every`.
+    memory_dropout: share of chunk predictions made by the base alone (adapter disabled; the
+                   adapter still observes the chunk), so the base stays good while an episode's
+                   memory is still empty, as it is when every episode starts.
     """
 
     train: TrainConfig
     fast: FastMemoryConfig = field(default_factory=FastMemoryConfig)
     use_memory: bool = True
     eval_episodes: int = 2
+    memory_dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.memory_dropout <= 1.0:
+            raise ValueError(f"memory_dropout is a share of chunks, between 0 and 1; got {self.memory_dropout}")
         if self.train.init_from is None:
             raise ValueError("the slow-fast loop fine-tunes a trained world model: set train.init_from to a run or checkpoint directory")
         if self.eval_episodes < 0:
@@ -111,6 +117,7 @@ class SlowFastLoop:
         for parameter in self.model.parameters():
             parameter.requires_grad_(id(parameter) not in frozen)
         self.optimizer = torch.optim.AdamW(self.trainable, lr=train.lr, weight_decay=train.weight_decay)
+        self._dropout_generator = torch.Generator().manual_seed(train.seed)
 
     # ------------------------------------------------------------------- run
     def run(self) -> dict[str, float]:
@@ -174,7 +181,11 @@ class SlowFastLoop:
         for chunk, chunk_actions in zip(chunks, actions):
             self.model.train()
             target, chunk_actions = chunk[None], chunk_actions[None]
-            loss = self.model.loss(previous[:, -f_p:], target, chunk_actions)
+            if torch.rand(1, generator=self._dropout_generator).item() < self.config.memory_dropout:
+                with self.memory.disabled():
+                    loss = self.model.loss(previous[:, -f_p:], target, chunk_actions)
+            else:
+                loss = self.model.loss(previous[:, -f_p:], target, chunk_actions)
             (loss / self.config.train.batch_size).backward()
             memory_loss = self.memory.observe(previous, target, chunk_actions) if self.config.use_memory else None
             yield loss.item(), memory_loss
@@ -212,7 +223,8 @@ class SlowFastLoop:
     def _write_run_files(self) -> None:
         self.output.mkdir(parents=True, exist_ok=True)
         (self.output / "train_config.json").write_text(json.dumps(asdict(self.config.train), indent=2) + "\n")
-        loop = {"fast": asdict(self.config.fast), "use_memory": self.config.use_memory, "eval_episodes": self.config.eval_episodes}
+        loop = {"fast": asdict(self.config.fast), "use_memory": self.config.use_memory, "eval_episodes": self.config.eval_episodes,
+                "memory_dropout": self.config.memory_dropout}
         (self.output / LOOP_FILE).write_text(json.dumps(loop, indent=2) + "\n")
         rewards = Path(self.config.train.init_from) / "reward_model"
         if rewards.is_dir():

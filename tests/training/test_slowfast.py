@@ -28,13 +28,13 @@ def trained(tmp_path_factory):
     return dataset, root / "slow"
 
 
-def loop_config(trained, output, steps=3, use_memory=True):
+def loop_config(trained, output, steps=3, use_memory=True, memory_dropout=0.0):
     dataset, slow = trained
     train = TrainConfig(
         dataset=str(dataset), output=str(output), env_name="pointmass-push", image_size=16, holdout_episodes=1,
         init_from=str(slow), steps=steps, batch_size=4, lr=1e-3, log_every=1, eval_every=2, checkpoint_every=1, threads=1,
     )
-    return SlowFastConfig(train=train, use_memory=use_memory, eval_episodes=1)
+    return SlowFastConfig(train=train, use_memory=use_memory, eval_episodes=1, memory_dropout=memory_dropout)
 
 
 def weights(directory):
@@ -94,3 +94,13 @@ def test_a_loop_without_a_starting_model_is_refused(trained, tmp_path):
     config.init_from = None
     with pytest.raises(ValueError, match="init_from"):
         SlowFastConfig(train=config)
+
+
+def test_with_every_chunk_dropped_from_the_memory_the_loop_trains_the_base_as_the_control_does(trained, tmp_path):
+    slowfast_loop(loop_config(trained, tmp_path / "dropped", steps=2, memory_dropout=1.0), progress=False)
+    slowfast_loop(loop_config(trained, tmp_path / "control", steps=2, use_memory=False), progress=False)
+    assert len(logged(tmp_path / "dropped", "train/memory_loss")) == 2  # the memory still observed every chunk
+    dropped, control = weights(tmp_path / "dropped"), weights(tmp_path / "control")
+    assert all(torch.equal(value, control[name]) for name, value in dropped.items())
+    with pytest.raises(ValueError, match="memory_dropout"):
+        loop_config(trained, tmp_path / "bad", memory_dropout=1.5)
