@@ -8,6 +8,7 @@ import resource
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,8 +42,9 @@ class SlowFastConfig:
                    loop is a short fine-tune, end it with a warm-down instead.
     fast:          the fast memory written in the inner loop; use the settings the agent and the
                    evaluation will use, since the base learns to work with exactly this memory.
-    use_memory:    false runs the same schedule without an adapter: the control that tells the
-                   loop's effect from that of more training.
+    use_memory:    false runs the same schedule without writing the memory (its adapter stays
+                   empty: the base model): the control that tells the loop's effect from that of
+                   more training.
     eval_episodes: held-out episodes in the online-adaptation check at `eval_every`.
     memory_dropout: share of chunk predictions made by the base alone (adapter disabled; the
                    adapter still observes the chunk), so the base stays good while an episode's
@@ -181,10 +183,8 @@ class SlowFastLoop:
         for chunk, chunk_actions in zip(chunks, actions):
             self.model.train()
             target, chunk_actions = chunk[None], chunk_actions[None]
-            if torch.rand(1, generator=self._dropout_generator).item() < self.config.memory_dropout:
-                with self.memory.disabled():
-                    loss = self.model.loss(previous[:, -f_p:], target, chunk_actions)
-            else:
+            base_alone = torch.rand(1, generator=self._dropout_generator).item() < self.config.memory_dropout
+            with self.memory.disabled() if base_alone else nullcontext():
                 loss = self.model.loss(previous[:, -f_p:], target, chunk_actions)
             (loss / self.config.train.batch_size).backward()
             memory_loss = self.memory.observe(previous, target, chunk_actions) if self.config.use_memory else None
