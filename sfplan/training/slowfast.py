@@ -223,8 +223,7 @@ class SlowFastLoop:
     def _write_run_files(self) -> None:
         self.output.mkdir(parents=True, exist_ok=True)
         (self.output / "train_config.json").write_text(json.dumps(asdict(self.config.train), indent=2) + "\n")
-        loop = {"fast": asdict(self.config.fast), "use_memory": self.config.use_memory, "eval_episodes": self.config.eval_episodes,
-                "memory_dropout": self.config.memory_dropout}
+        loop = {key: value for key, value in asdict(self.config).items() if key != "train"}  # train: train_config.json
         (self.output / LOOP_FILE).write_text(json.dumps(loop, indent=2) + "\n")
         rewards = Path(self.config.train.init_from) / "reward_model"
         if rewards.is_dir():
