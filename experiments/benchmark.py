@@ -1,4 +1,4 @@
-"""Success-rate benchmark on fixed seeds; writes results/benchmark.{json,md}.
+"""Success-rate benchmark on fixed seeds; writes results/benchmark.{json,md} (`--name` renames them).
 
     python experiments/benchmark.py --env robosuite-lift --checkpoint checkpoints/robosuite-lift \
         --sb3 runs/lift-sac/model.zip --sb3-steps 45000 --episodes 50
@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="SFPlannerConfig overrides for the planner methods")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--name", default="benchmark", help="results file names: <out>/<name>.{json,md}")
     args = parser.parse_args()
     planner_overrides = parse_set_option(parser, args.set)
     variant = f" [{', '.join(args.set)}]" if args.set else ""
@@ -101,7 +102,7 @@ def main() -> None:
     env.close()
 
     command = command_line()
-    json_path = args.out / "benchmark.json"
+    json_path = args.out / f"{args.name}.json"
     previous = json.loads(json_path.read_text()) if args.update and json_path.exists() else {}
     if previous and previous.get("seeds") != seed_record:
         raise SystemExit(f"{json_path} was made on seeds {previous.get('seeds')}; use the same seeds or drop --update")
@@ -125,7 +126,7 @@ def main() -> None:
              entry["plan_s_per_step"] or "-", entry.get("agent_s_per_step") or "-", f"{entry['peak_memory_mb']:.0f}"]
             for name, entry in entries.items()]
     commands = sorted({entry["command"] for entry in entries.values()})
-    write_results(args.out, "benchmark", results,
+    write_results(args.out, args.name, results,
                   ["method", "success rate", "95% interval", "episodes", "vs BC: won / lost seeds", "median plan s / env step", "median agent s / env step", "peak MiB"],
                   rows, command=" ; ".join(commands),
                   notes=f"Env {args.env}, seeds {seed_text}, {args.threads} CPU threads per process. "

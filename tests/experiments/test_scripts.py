@@ -225,6 +225,17 @@ def test_benchmark_runs_on_listed_seeds(tmp_path):
     assert "seeds 10001, 10000" in (tmp_path / "results" / "benchmark.md").read_text()
 
 
+def test_benchmark_name_keeps_other_tables(tmp_path):
+    benchmark(tmp_path, 16, "--methods", "random")
+    result = run("benchmark.py", "--env", "pointmass-push", "--seeds", "10000", "--image-size", "16", "--max-episode-steps", "6",
+                 "--methods", "expert", "--name", "benchmark_other", "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    other = json.loads((tmp_path / "results" / "benchmark_other.json").read_text())
+    assert set(other["pointmass-push"]) == {"scripted expert (reference)"} and other["seeds"] == [10000]
+    kept = json.loads((tmp_path / "results" / "benchmark.json").read_text())
+    assert set(kept["pointmass-push"]) == {"random"}, "a named benchmark leaves benchmark.json alone"
+
+
 def test_sb3_baseline_trains_and_is_benchmarked(tmp_path):
     # SB3's NatureCNN needs images of at least 36x36
     result = run("train_sb3.py", "--env", "pointmass-push", "--steps", "120", "--image-size", "40", "--buffer-size", "200",
