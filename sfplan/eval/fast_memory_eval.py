@@ -129,3 +129,34 @@ def revisit_rollout(
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "video": video,
     }
+
+
+def _median_seconds(work: Callable[[], object], repeats: int) -> float:
+    work()  # warm-up: first calls allocate
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+@torch.no_grad()
+def chunk_seconds(model: VideoWorldModel, batch: int, repeats: int = 5, steps: int = 1) -> float:
+    """Median seconds to imagine one chunk for `batch` candidate action sequences (deterministic
+    one-pass sampling with `steps` denoising steps, as the planner imagines). Timing does not
+    depend on the latents' values, so the context is random."""
+    config = model.config
+    latent = config.codec.latent_size
+    context = torch.randn(batch, config.context_frames, config.codec.latent_channels, latent, latent)
+    actions = torch.zeros(batch, config.steps_per_chunk, config.action_dim)
+    return _median_seconds(lambda: model.imagine_latents(context, actions, steps=steps, initial_noise=0.0), repeats)
+
+
+def memory_update_seconds(memory: FastMemory, repeats: int = 5) -> float:
+    """Median seconds of one `observe` (one local window of previous ++ new chunk, batch 1)."""
+    config = memory.model.config
+    latent = config.codec.latent_size
+    previous, new = torch.randn(2, 1, config.target_frames, config.codec.latent_channels, latent, latent)
+    actions = torch.zeros(1, config.target_frames, config.frame_skip, config.action_dim)
+    return _median_seconds(lambda: memory.observe(previous, new, actions), repeats)

@@ -115,6 +115,24 @@ def save_tiny_agent(directory):
     agent.save(directory)
 
 
+def test_memory_cost_bench_times_each_adapter_against_batched_imagination(tmp_path):
+    save_tiny_agent(tmp_path / "checkpoint")
+    result = run("bench_memory_cost.py", "--checkpoint", str(tmp_path / "checkpoint"), "--batches", "1", "4",
+                 "--repeats", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "results" / "fast_memory_cost.json").read_text())
+    assert set(results["layers"]) == {"temporal_attention", "temporal", "all_attention"}
+    base = results["chunk_seconds"]
+    for entry in results["layers"].values():
+        assert entry["adapter_parameters"] > 0 and entry["update_seconds"] > 0
+        for batch in ("1", "4"):
+            expected = (entry["update_seconds"] + entry["chunk_seconds_with_adapter"][batch]) / base[batch] - 1
+            assert entry["time_overhead"][batch] == pytest.approx(expected)
+    assert "overhead, batch 4" in (tmp_path / "results" / "fast_memory_cost.md").read_text()
+    refused = run("bench_memory_cost.py", "--checkpoint", str(tmp_path / "checkpoint"), "--batches", "0", cwd=tmp_path)
+    assert refused.returncode != 0 and "--batches" in refused.stderr
+
+
 def test_plan_runs_episodes_and_writes_videos_and_summary(tmp_path):
     save_tiny_agent(tmp_path / "checkpoint")
     result = run("plan.py", "env=pointmass-push", "env.kwargs.image_size=16", "env.max_episode_steps=6", "episodes=2",

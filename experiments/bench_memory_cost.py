@@ -1,0 +1,67 @@
+"""What the fast memory costs per chunk, by adapter layers and by how many chunks are imagined
+at once; writes results/fast_memory_cost.{json,md}.
+
+    python experiments/bench_memory_cost.py --checkpoint checkpoints/robosuite-lift --threads 1
+One memory update (`FastMemory.observe`, a forward and backward pass over one window) is timed
+against imagining one chunk for a batch of candidates with the adapter in place. Batch 1 is the
+paper's Algorithm 1a (each imagined chunk written back); a batch of N is the planning agent,
+which imagines N candidates and writes one real chunk per chunk of env steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from pathlib import Path
+
+import torch
+
+from sfplan.eval import write_results
+from sfplan.eval.fast_memory_eval import chunk_seconds, memory_update_seconds
+from sfplan.fast import TARGETS, FastMemory, FastMemoryConfig
+from sfplan.world_model import VideoWorldModel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", required=True, type=Path, help="directory with world_model/ (a checkpoint or a training run)")
+    parser.add_argument("--layers", nargs="+", default=list(TARGETS), choices=list(TARGETS), help="adapter layer sets to time")
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 16, 32], help="candidates imagined per chunk")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (the median is kept)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--name", default="fast_memory_cost", help="results file names: <out>/<name>.{json,md}")
+    args = parser.parse_args()
+    if min(args.batches) < 1 or args.repeats < 1:
+        parser.error("--batches and --repeats must be >= 1")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = VideoWorldModel.from_pretrained(args.checkpoint / "world_model").eval()
+    base = {batch: chunk_seconds(model, batch, args.repeats) for batch in args.batches}
+    layers = {}
+    for name in args.layers:
+        memory = FastMemory(copy.deepcopy(model), FastMemoryConfig(layers=name))
+        update = memory_update_seconds(memory, args.repeats)
+        with_adapter = {batch: chunk_seconds(memory.model, batch, args.repeats) for batch in args.batches}
+        layers[name] = {
+            "adapter_parameters": sum(parameter.numel() for parameter in memory.parameters),
+            "update_seconds": update,
+            "chunk_seconds_with_adapter": with_adapter,
+            "time_overhead": {batch: (update + with_adapter[batch]) / base[batch] - 1.0 for batch in args.batches},
+        }
+    results = {"checkpoint": str(args.checkpoint), "threads": args.threads, "chunk_seconds": base, "layers": layers}
+    header = ["adapter layers", "LoRA parameters", "update ms", *[f"overhead, batch {batch}" for batch in args.batches]]
+    rows = [[name, entry["adapter_parameters"], round(entry["update_seconds"] * 1000, 1),
+             *[f"{entry['time_overhead'][batch]:+.0%}" for batch in args.batches]] for name, entry in layers.items()]
+    chunk_text = ", ".join(f"batch {batch}: {seconds * 1000:.1f} ms" for batch, seconds in base.items())
+    write_results(args.out, args.name, results, header, rows,
+                  notes=f"World model of {args.checkpoint}, {args.threads} torch thread(s), median of {args.repeats} calls. "
+                        f"Imagining one chunk without memory: {chunk_text}. Overhead, batch N: (one update + one chunk "
+                        "for N candidates with the adapter in place) / (that chunk without the adapter) - 1. Batch 1 is "
+                        "Algorithm 1a (every imagined chunk written into the memory); batch N is the planning agent "
+                        "(N candidates imagined, one real chunk written).")
+    print(open(args.out / f"{args.name}.md").read())
+
+
+if __name__ == "__main__":
+    main()
