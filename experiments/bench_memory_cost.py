@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="directory with world_model/ (a checkpoint or a training run)")
     parser.add_argument("--layers", nargs="+", default=list(TARGETS), choices=list(TARGETS), help="adapter layer sets to time")
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 16, 32], help="candidates imagined per chunk")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (the median is kept)")
+    parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement (the median is kept)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("results"))
     parser.add_argument("--name", default="fast_memory_cost", help="results file names: <out>/<name>.{json,md}")

@@ -131,8 +131,9 @@ def revisit_rollout(
     }
 
 
-def _median_seconds(work: Callable[[], object], repeats: int) -> float:
-    work()  # warm-up: first calls allocate
+def _median_seconds(work: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):  # the first calls allocate and pick kernels (one was not enough for backward passes)
+        work()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
