@@ -155,7 +155,8 @@ def chunk_seconds(model: VideoWorldModel, batch: int, repeats: int = 5, steps: i
 
 
 def memory_update_seconds(memory: FastMemory, repeats: int = 5) -> float:
-    """Median seconds of one `observe` (one local window of previous ++ new chunk, batch 1)."""
+    """Median seconds of one `observe` (one local window of previous ++ new chunk, batch 1). The
+    adapter learns from the random windows it is timed on: `reset()` the memory before using it."""
     config = memory.model.config
     latent = config.codec.latent_size
     previous, new = torch.randn(2, 1, config.target_frames, config.codec.latent_channels, latent, latent)
