@@ -131,34 +131,20 @@ def revisit_rollout(
     }
 
 
-def _median_seconds(work: Callable[[], object], repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):  # the first calls allocate and pick kernels (one was not enough for backward passes)
-        work()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-@torch.no_grad()
-def chunk_seconds(model: VideoWorldModel, batch: int, repeats: int = 5, steps: int = 1) -> float:
-    """Median seconds to imagine one chunk for `batch` candidate action sequences (deterministic
-    one-pass sampling with `steps` denoising steps, as the planner imagines). Timing does not
-    depend on the latents' values, so the context is random."""
-    config = model.config
-    latent = config.codec.latent_size
-    context = torch.randn(batch, config.context_frames, config.codec.latent_channels, latent, latent)
-    actions = torch.zeros(batch, config.steps_per_chunk, config.action_dim)
-    return _median_seconds(lambda: model.imagine_latents(context, actions, steps=steps, initial_noise=0.0), repeats)
-
-
-def memory_update_seconds(memory: FastMemory, repeats: int = 5) -> float:
-    """Median seconds of one `observe` (one local window of previous ++ new chunk, batch 1). The
-    adapter learns from the random windows it is timed on: `reset()` the memory before using it."""
+def memory_update_seconds(memory: FastMemory, repeats: int = 5, warmup: int = 3) -> float:
+    """Seconds of one `observe` (one local window of previous ++ new chunk, batch 1): the fastest
+    of `repeats` calls after `warmup` calls (the first backward passes allocate and pick kernels;
+    one warm-up call was not enough). The adapter learns from the random windows it is timed on:
+    `reset()` the memory before using it."""
     config = memory.model.config
     latent = config.codec.latent_size
     previous, new = torch.randn(2, 1, config.target_frames, config.codec.latent_channels, latent, latent)
     actions = torch.zeros(1, config.target_frames, config.frame_skip, config.action_dim)
-    return _median_seconds(lambda: memory.observe(previous, new, actions), repeats)
+    for _ in range(warmup):
+        memory.observe(previous, new, actions)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        memory.observe(previous, new, actions)
+        best = min(best, time.perf_counter() - start)
+    return best

@@ -151,16 +151,19 @@ def long_rollout(
 
 
 @torch.no_grad()
-def imagined_frames_per_second(model: VideoWorldModel, steps: int, batch_size: int = 32, chunks: int = 2, repeats: int = 2) -> float:
+def imagined_frames_per_second(
+    model: VideoWorldModel, steps: int, batch_size: int = 32, chunks: int = 2, repeats: int = 2, warmup: int = 1
+) -> float:
     """Imagined frames per second for `batch_size` candidate action sequences of `chunks` chunks.
 
     Latent-space rollout with every denoising step included (no decoding: a planner
-    scores latents); the best of `repeats` timings after one warm-up call.
+    scores latents); the best of `repeats` timings after `warmup` one-chunk calls.
     """
     config = model.config
     context = torch.zeros(1, config.context_frames, config.codec.latent_channels, config.codec.latent_size, config.codec.latent_size)
     actions = torch.rand(batch_size, chunks * config.steps_per_chunk, config.action_dim) * 2 - 1
-    model.imagine_latents(context, actions[:, : config.steps_per_chunk], steps=steps)
+    for _ in range(warmup):
+        model.imagine_latents(context, actions[:, : config.steps_per_chunk], steps=steps)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
