@@ -67,7 +67,7 @@ def main() -> None:
                         "for N candidates with the adapter in place) / (that chunk without the adapter) - 1. Batch 1 is "
                         "Algorithm 1a (every imagined chunk written into the memory); batch N is the planning agent "
                         "(N candidates imagined, one real chunk written).")
-    print(open(args.out / f"{args.name}.md").read())
+    print((args.out / f"{args.name}.md").read_text())
 
 
 if __name__ == "__main__":
