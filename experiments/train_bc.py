@@ -1,6 +1,8 @@
 """Train the behaviour-cloned policy (baseline and planner proposal source) on an HDF5 dataset.
 
     python experiments/train_bc.py --dataset data/robosuite-lift.h5 --out runs/lift-bc
+
+Several datasets of one env (`--dataset A.h5 B.h5`) are cloned together.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sfplan.data import load_episodes
+from sfplan.data import load_episodes, read_info
 from sfplan.policies import BCPolicyConfig, train_bc
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, type=Path)
+    parser.add_argument("--dataset", required=True, type=Path, nargs="+", help="HDF5 datasets, all of one env and image size")
     parser.add_argument("--out", required=True, type=Path, help="checkpoint directory (model.safetensors + config.json)")
     parser.add_argument("--successful-only", action="store_true", help="clone only episodes that succeeded")
     parser.add_argument("--chunk", type=int, default=8, help="actions predicted per observation")
@@ -28,7 +30,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    episodes = load_episodes(args.dataset)
+    first_info = read_info(args.dataset[0])
+    episodes = [episode for path in args.dataset
+                for episode in load_episodes(path, env_name=first_info.env_name, image_size=first_info.image_size)]
     if args.successful_only:
         episodes = [episode for episode in episodes if episode.success]
     first = episodes[0]

@@ -35,6 +35,19 @@ def test_unknown_env_lists_the_available_ones(tmp_path):
     assert result.returncode != 0 and "robosuite-lift" in result.stderr
 
 
+def test_train_bc_clones_several_datasets_together_and_refuses_a_mismatch(push_dataset, tmp_path):
+    result = run("train_bc.py", "--dataset", str(push_dataset), str(push_dataset), "--out", str(tmp_path / "bc"),
+                 "--chunk", "2", "--steps", "2", "--batch-size", "4", "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "trained on 8 episodes" in result.stdout and (tmp_path / "bc" / "model.safetensors").exists()
+    other = tmp_path / "small.h5"
+    result = run("collect.py", "env=pointmass-push", "episodes=1", "workers=1", "env.kwargs.image_size=8",
+                 "env.max_episode_steps=4", "progress=false", f"output={other}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = run("train_bc.py", "--dataset", str(push_dataset), str(other), "--out", str(tmp_path / "mixed"), cwd=tmp_path)
+    assert result.returncode != 0 and "8x8 images" in result.stderr and not (tmp_path / "mixed").exists()
+
+
 def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     run_dir = tmp_path / "run"
     result = run(
