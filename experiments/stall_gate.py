@@ -56,7 +56,7 @@ def main() -> None:
     agent.check_env(env)
     episodes = []
     for seed in tqdm(range(args.first_seed, args.first_seed + args.episodes), desc="prior"):
-        record = run_agent_episode(env, agent, seed)
+        record = run_agent_episode(env, agent, seed, record_imagined=False)
         episodes.append({"seed": seed, "first_success_step": record.first_success_step,
                          "readings": [asdict(reading) for reading in agent.progress_readings]})
     env.close()

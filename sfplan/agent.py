@@ -174,6 +174,11 @@ class SFPlanner:
     `progress_readings` holds the reward model's reading of the real frame at each replan of the
     current episode (what `stall_replans` watches); `plan_seconds` and `plan_stats` one entry
     per replan since the agent was made.
+
+    Completed real chunks are written into the fast memory lazily, when imagination first needs
+    the adapter (a replan that scores candidates, reading `last_imagined` or `memory`): the same
+    updates in the same order as writing each chunk when it completes, so the actions are the
+    same, but a watchdog that follows its prior pays for the memory only when it plans.
     """
 
     def __init__(
@@ -206,7 +211,8 @@ class SFPlanner:
                 "prior_fraction", "max_score_calls", "prior_margin")},
         )
         self.planner = make_planner(self.config.planner, planner_config)
-        self.memory = FastMemory(world_model, self.config.memory, seed=self.config.seed) if self.config.use_memory else None
+        self._memory = FastMemory(world_model, self.config.memory, seed=self.config.seed) if self.config.use_memory else None
+        self._unwritten_chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (previous, new, actions)
         self._generator = torch.Generator().manual_seed(self.config.seed)
         self.plan_seconds: list[float] = []
         self.plan_stats: list[PlanStats] = []
@@ -215,7 +221,8 @@ class SFPlanner:
         self._queue: list[np.ndarray] = []
         self.progress_readings: list[ProgressReading] = []  # the real frame at each replan of this episode
         self._first_frame_given = False
-        self.last_imagined: torch.Tensor | None = None
+        self._latest_plan: tuple[torch.Tensor, torch.Tensor] | None = None  # context and first-chunk actions
+        self._last_imagined: torch.Tensor | None = None
 
     # ------------------------------------------------------------ persistence
     @classmethod
@@ -257,6 +264,28 @@ class SFPlanner:
 
         return replace_directory(build, directory)
 
+    # ------------------------------------------------------------ inspection
+    @property
+    def memory(self) -> FastMemory | None:
+        """The episode's fast memory (None with `use_memory=False`), every completed real chunk
+        written into it (pending writes are made now, with the agent's thread count)."""
+        self._write_unwritten_chunks()
+        return self._memory
+
+    @property
+    def last_imagined(self) -> torch.Tensor | None:
+        """(1, F, C, h, w) latents the world model imagines for the first chunk of the latest plan
+        (None before the first replan). Imagined on the first read after each replan, with the
+        fast memory as it is then and noise seeded by `seed`: planning does not pay for it."""
+        if self._last_imagined is None and self._latest_plan is not None:
+            context, actions = self._latest_plan
+            with torch_threads(self.config.threads):
+                self._write_unwritten_chunks()
+                self._last_imagined = self.world_model.imagine_latents(
+                    context, actions, steps=self.config.denoise_steps,
+                    generator=torch.Generator().manual_seed(self.config.seed), initial_noise=self.config.initial_noise)
+        return self._last_imagined
+
     # ----------------------------------------------------------------- acting
     def check_env(self, env: Any) -> None:
         """Raise a ValueError when `env`'s actions or images do not match the world model."""
@@ -273,9 +302,11 @@ class SFPlanner:
         """Start a new episode: forget frames, queued actions and the warm start; fresh memory
         unless `keep_memory`. With `observation`, it becomes the first frame."""
         self._latents, self._actions, self._queue, self.progress_readings = [], [], [], []
+        self._latest_plan, self._last_imagined = None, None
         self.planner.reset()
-        if self.memory is not None and not self.config.keep_memory:
-            self.memory.reset()
+        if self._memory is not None and not self.config.keep_memory:
+            self._unwritten_chunks.clear()
+            self._memory.reset()
         self._first_frame_given = observation is not None
         if observation is not None:
             with torch_threads(self.config.threads):
@@ -357,13 +388,22 @@ class SFPlanner:
     def _observe_completed_chunk(self) -> None:
         wm = self.world_model.config
         last = len(self._latents) - 1
-        if self.memory is None or last == 0 or last % wm.steps_per_chunk:
+        if self._memory is None or last == 0 or last % wm.steps_per_chunk:
             return
         new = self._frames(wm.target_frames, last)
         previous = self._frames(wm.target_frames, last - wm.steps_per_chunk)
         executed = np.stack(self._actions[last - wm.steps_per_chunk : last])
         actions = torch.from_numpy(executed).reshape(1, wm.target_frames, wm.frame_skip, wm.action_dim)
-        self.memory.observe(previous, new, actions)
+        self._unwritten_chunks.append((previous, new, actions))
+
+    def _write_unwritten_chunks(self) -> None:
+        """Make the fast-memory updates of the completed real chunks not yet written, in order."""
+        if not self._unwritten_chunks:
+            return
+        with torch_threads(self.config.threads):
+            while self._unwritten_chunks:
+                self._memory.observe(*self._unwritten_chunks[0])
+                del self._unwritten_chunks[0]
 
     @torch.no_grad()
     def _replan(self) -> None:
@@ -372,6 +412,7 @@ class SFPlanner:
         context = self._frames(wm.context_frames, len(self._latents) - 1)
 
         def imagine(actions: torch.Tensor) -> torch.Tensor:
+            self._write_unwritten_chunks()
             return self.world_model.imagine_latents(context, actions, steps=self.config.denoise_steps,
                                                     generator=self._generator, initial_noise=self.config.initial_noise)
 
@@ -390,7 +431,7 @@ class SFPlanner:
         plan = self.planner.plan(score, generator=self._generator, prior=prior, keep_prior_within_margin=not self._prior_stalled())
         self.planner.shift(self.replan_every)
         self._queue = [action for action in plan[: self.replan_every].numpy().astype(np.float32)]
-        self.last_imagined = imagine(plan[None, : wm.steps_per_chunk])
+        self._latest_plan, self._last_imagined = (context, plan[None, : wm.steps_per_chunk]), None
         self.plan_seconds.append(time.perf_counter() - start)
         self.plan_stats.append(self.planner.last_stats)
 

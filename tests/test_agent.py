@@ -9,6 +9,7 @@ import sfplan.envs as envs
 from helpers import tiny_world_model_config
 from sfplan import SFPlanner, SFPlannerConfig
 from sfplan.checkpoint import CheckpointError
+from sfplan.fast import FastMemory
 from sfplan.world_model import RewardModel, RewardModelConfig, ValueModel, ValueModelConfig, VideoWorldModel
 
 
@@ -188,13 +189,40 @@ def test_prior_counts_as_stalled_when_the_real_frames_stop_gaining_reward(monkey
         SFPlannerConfig(stall_replans=3, prior_fraction=0.5)  # no margin to lift: the gate would do nothing
 
 
-def test_an_infinite_margin_follows_the_prior_without_imagining_candidates(push_env):
+def test_an_infinite_margin_follows_the_prior_without_imagining_candidates_or_writing_memory(push_env, monkeypatch):
     agent = tiny_agent(tiny_prior(), prior_fraction=0.5, prior_margin=math.inf)
+    writes = []
+    observe = FastMemory.observe
+    monkeypatch.setattr(FastMemory, "observe", lambda memory, *args: writes.append(1) or observe(memory, *args))
     observation, _ = push_env.reset(seed=0)
     agent.reset(observation)
     for _ in range(6):
         observation, *_ = push_env.step(agent.act(observation))
     assert agent.plan_stats and all(stats.kept_prior and stats.score_calls == 0 for stats in agent.plan_stats)
+    assert writes == []  # nothing imagined, so the completed chunks wait
+    assert agent.memory.chunks_observed == 2 and len(writes) == 2  # reading the memory writes them
+
+
+def test_lazy_memory_writes_give_the_actions_and_adapter_of_writing_each_chunk_at_once(push_env, monkeypatch):
+    def episode(write_at_once: bool):
+        agent = tiny_agent(tiny_prior(), prior_fraction=0.5, prior_margin=math.inf, stall_replans=1)
+        stalls = iter([False, False, True, False, True, True])  # replans that plan, between ones that follow the prior
+        monkeypatch.setattr(agent, "_prior_stalled", lambda: next(stalls))
+        observation, _ = push_env.reset(seed=0)
+        agent.reset(observation)
+        actions = []
+        for _ in range(11):
+            actions.append(agent.act(observation))
+            if write_at_once:
+                assert agent.memory is not None  # reading it writes every completed chunk now
+            observation, *_ = push_env.step(actions[-1])
+        assert [stats.score_calls > 0 for stats in agent.plan_stats] == [False, False, True, False, True, True]
+        return np.stack(actions), [parameter.detach().clone() for parameter in agent.memory.parameters]
+
+    lazy_actions, lazy_adapter = episode(write_at_once=False)
+    eager_actions, eager_adapter = episode(write_at_once=True)
+    np.testing.assert_array_equal(lazy_actions, eager_actions)
+    assert all(torch.equal(lazy, eager) for lazy, eager in zip(lazy_adapter, eager_adapter, strict=True))
 
 
 def test_proposal_policy_feeds_the_planner(push_env):
@@ -261,3 +289,15 @@ def test_the_agent_uses_its_thread_count_for_memory_updates_and_planning_and_res
         observation, *_ = push_env.step(agent.act(observation))
         assert torch.get_num_threads() == 1
     assert seen == {"observe": {2}, "plan": {2}}
+
+
+def test_an_episode_run_without_its_imagined_video_says_so(push_env):
+    from sfplan.eval.agent_rollout import run_agent_episode
+
+    agent = tiny_agent()
+    record = run_agent_episode(push_env, agent, seed=0, record_imagined=False)
+    assert record.imagined_frames is None and record.steps == 9 and len(record.plan_seconds) == 5
+    with pytest.raises(ValueError, match="record_imagined=True"):
+        record.side_by_side()
+    record = run_agent_episode(push_env, agent, seed=0)
+    assert record.side_by_side().shape == (10, 16, 32, 3)

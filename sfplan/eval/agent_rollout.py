@@ -17,7 +17,8 @@ class EpisodeRecord:
     """One evaluated episode: outcome, planning time per replan, the agent's whole time per env
     step (`act`: encoding the frame, fast-memory updates and planning), the env step (0-based)
     whose action first solved the task (None: never), the share of replans that kept the proposal
-    policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8."""
+    policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8: the real frames, and what the
+    agent imagined for them (None when the episode was run without `record_imagined`)."""
 
     seed: int
     steps: int
@@ -26,7 +27,7 @@ class EpisodeRecord:
     first_success_step: int | None
     kept_prior_fraction: float
     real_frames: np.ndarray
-    imagined_frames: np.ndarray = field(repr=False)
+    imagined_frames: np.ndarray | None = field(repr=False)
 
     @property
     def success(self) -> bool:
@@ -35,12 +36,18 @@ class EpisodeRecord:
 
     def side_by_side(self) -> np.ndarray:
         """Real frames (left) beside what the agent imagined for them when it planned (right)."""
+        if self.imagined_frames is None:
+            raise ValueError("this episode was run without record_imagined=True: there is no imagined video")
         return np.concatenate([self.real_frames, self.imagined_frames], axis=2)
 
 
-def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecord:
+def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int, record_imagined: bool = True) -> EpisodeRecord:
     """Run `agent` in `env` from `reset(seed=seed)` until the episode ends (success does not end it
-    unless the env terminates on success); success is whether the task was solved at any step."""
+    unless the env terminates on success); success is whether the task was solved at any step.
+
+    `record_imagined` keeps, beside the real frames, the video of each plan's first imagined chunk;
+    it costs one imagination per replan that the agent itself does not need (a benchmark skips it).
+    """
     observation, _ = env.reset(seed=seed)
     agent.reset(observation)
     skip = agent.world_model.config.frame_skip
@@ -52,19 +59,20 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int) -> EpisodeRecor
         start = time.perf_counter()
         action = agent.act(observation)
         act_seconds.append(time.perf_counter() - start)
-        if len(agent.plan_seconds) > replans:  # a new plan: decode what it expects to see
+        if record_imagined and len(agent.plan_seconds) > replans:  # a new plan: decode what it expects to see
             with torch.no_grad():
                 plan_frames = agent.world_model.codec.decode(agent.last_imagined)[0]
             plan_video = (plan_frames.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy().repeat(skip, axis=0)
             offset = 0
         observation, _, terminated, truncated, info = env.step(action)
         real.append(observation["image"])
-        imagined.append(plan_video[min(offset, len(plan_video) - 1)])
-        offset += 1
+        if record_imagined:
+            imagined.append(plan_video[min(offset, len(plan_video) - 1)])
+            offset += 1
         if info["success"] and first_success_step is None:
             first_success_step = steps
         done = terminated or truncated
         steps += 1
     kept = [stats.kept_prior for stats in agent.plan_stats[first_replan:]]
     return EpisodeRecord(seed, steps, agent.plan_seconds[first_replan:], act_seconds, first_success_step,
-                         float(np.mean(kept)), np.stack(real), np.stack(imagined))
+                         float(np.mean(kept)), np.stack(real), np.stack(imagined) if record_imagined else None)

@@ -58,7 +58,7 @@ def evaluate_agent_success(env: gym.Env, agent: object, seeds: Sequence[int], pr
 
     result = MethodResult()
     for seed in tqdm(seeds, desc=name, disable=not progress):
-        record = run_agent_episode(env, agent, seed)
+        record = run_agent_episode(env, agent, seed, record_imagined=False)
         result.successes.append(record.success)
         result.plan_seconds_per_step.append(sum(record.plan_seconds) / record.steps)
         result.agent_seconds_per_step.append(sum(record.act_seconds) / record.steps)
