@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shift", type=int, default=0, help="random-shift augmentation of the frames, in pixels (0: none)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     first_info = read_info(args.dataset[0])
@@ -38,7 +39,7 @@ def main() -> None:
     first = episodes[0]
     config = BCPolicyConfig(image_size=first.frames.shape[1], proprio_dim=first.proprio.shape[1],
                             action_dim=first.actions.shape[1], chunk=args.chunk)
-    policy, losses = train_bc(episodes, config, args.steps, args.batch_size, args.lr, args.seed)
+    policy, losses = train_bc(episodes, config, args.steps, args.batch_size, args.lr, args.seed, shift=args.shift)
     policy.save_pretrained(args.out)
     print(f"trained on {len(episodes)} episodes; final loss {np.mean(losses[-100:]):.4f}; saved to {args.out}")
 

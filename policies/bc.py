@@ -103,11 +103,25 @@ def _targets(episode: Episode, chunk: int) -> np.ndarray:
     return episode.actions[index]
 
 
+def random_shift(images: torch.Tensor, pad: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """DrQ's image augmentation: each (H, W, C) image of the (B, H, W, C) batch padded by `pad`
+    edge pixels and cropped back to its size at a random offset (up to `pad` pixels each way)."""
+    if pad == 0:
+        return images
+    batch, height, width, _ = images.shape
+    padded = nn.functional.pad(images.permute(0, 3, 1, 2).float(), (pad, pad, pad, pad), mode="replicate")
+    offsets = torch.randint(2 * pad + 1, (batch, 2), generator=generator).tolist()
+    crops = [padded[i, :, top : top + height, left : left + width] for i, (top, left) in enumerate(offsets)]
+    return torch.stack(crops).permute(0, 2, 3, 1).to(images.dtype)
+
+
 def train_bc(
     episodes: Sequence[Episode], config: BCPolicyConfig, steps: int, batch_size: int = 64, lr: float = 3e-4,
-    seed: int = 0, progress: bool = True,
+    seed: int = 0, progress: bool = True, shift: int = 0,
 ) -> tuple[BCPolicy, list[float]]:
-    """Behaviour cloning with MSE on action chunks; returns the policy (eval mode) and the losses."""
+    """Behaviour cloning with MSE on action chunks; returns the policy (eval mode) and the losses.
+
+    `shift` > 0 trains on randomly shifted frames (`random_shift`, DrQ's augmentation)."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     images = torch.from_numpy(np.concatenate([e.frames[:-1] for e in episodes]))
@@ -118,7 +132,7 @@ def train_bc(
     losses: list[float] = []
     for _ in tqdm(range(steps), desc="behaviour cloning", disable=not progress):
         index = torch.randint(len(images), (batch_size,), generator=generator)
-        loss = nn.functional.mse_loss(policy(images[index], proprio[index]), targets[index])
+        loss = nn.functional.mse_loss(policy(random_shift(images[index], shift, generator), proprio[index]), targets[index])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

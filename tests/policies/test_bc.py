@@ -4,6 +4,7 @@ import torch
 from sfplan.data import load_episodes
 from sfplan.data.collect import CollectionConfig, collect
 from sfplan.policies import BCPolicy, BCPolicyConfig, train_bc
+from sfplan.policies.bc import random_shift
 
 
 def push_episodes(tmp_path, count=3):
@@ -35,3 +36,14 @@ def test_act_executes_each_chunk_and_proposals_stay_in_bounds():
     held = np.concatenate([chunk, np.repeat(chunk[-1:], 4, axis=0)])
     np.testing.assert_allclose(proposals[0].numpy(), held, rtol=1e-6)  # the prediction itself competes
     assert not np.allclose(proposals[1].numpy(), held)
+
+
+def test_random_shift_moves_each_frame_by_at_most_the_pad():
+    images = torch.zeros(64, 9, 9, 3, dtype=torch.uint8)
+    images[:, 4, 4] = 255  # one bright pixel in the middle of every frame
+    shifted = random_shift(images, pad=2, generator=torch.Generator().manual_seed(0))
+    assert shifted.shape == images.shape and shifted.dtype == torch.uint8
+    positions = {tuple(torch.nonzero(frame[..., 0]).flatten().tolist()) for frame in shifted}
+    assert all(2 <= row <= 6 and 2 <= col <= 6 for row, col in positions)  # one pixel, moved by up to 2 each way
+    assert len(positions) > 10  # different offsets for different frames
+    assert torch.equal(random_shift(images, pad=0), images)
