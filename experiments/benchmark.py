@@ -9,7 +9,7 @@ stable-baselines3 agent (trained by experiments/train_sb3.py on the stated numbe
 steps), random, and the scripted expert as reference.
 Methods whose inputs are not given are skipped; `--methods` picks a subset, and `--update`
 merges them into an existing results file (so one method can be re-run alone, or methods can
-run in parallel processes). `--set seed=1 initial_noise=1` overrides SFPlannerConfig fields of
+run in parallel processes: the merge holds a file lock). `--set seed=1 initial_noise=1` overrides SFPlannerConfig fields of
 both planner methods; their names then carry the overrides, so variants sit beside the default
 rows. Each method's entry records the command that produced it.
 """
@@ -17,12 +17,15 @@ rows. Each method's entry records the command that produced it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 
 from sfplan import SFPlanner
 from sfplan.agent import PROPOSAL_POLICY
@@ -46,6 +49,20 @@ def add_statistics(entries: dict[str, dict]) -> None:
         entry["success_interval_95"] = list(success_interval(entry["successes"], entry["episodes"]))
         if reference is not None and name != BC_LABEL and "failed_seeds" in entry:
             entry["vs_bc"] = asdict(compare_on_same_seeds(entry["failed_seeds"], reference))
+
+
+def previous_results(json_path: Path, seed_record: list[int]) -> dict:
+    """The results file `--update` merges into ({} when there is none); exits when it was made on other seeds."""
+    previous = json.loads(json_path.read_text()) if json_path.exists() else {}
+    if previous and previous.get("seeds") != seed_record:
+        raise SystemExit(f"{json_path} was made on seeds {previous.get('seeds')}; use the same seeds or drop --update")
+    return previous
+
+
+def results_lock(json_path: Path) -> FileLock:
+    """A lock on `json_path` shared by every process that merges into it (kept in the temp folder)."""
+    key = hashlib.sha1(str(json_path.resolve()).encode()).hexdigest()[:16]
+    return FileLock(Path(tempfile.gettempdir()) / f"sfplan-benchmark-{key}.lock")
 
 
 def main() -> None:
@@ -76,6 +93,9 @@ def main() -> None:
     seeds = args.seeds or list(range(args.first_seed, args.first_seed + args.episodes))
     seed_record = args.seeds or [seeds[0], seeds[-1]]  # a range as its first and last seed
     seed_text = ", ".join(map(str, args.seeds)) if args.seeds else f"{seeds[0]}-{seeds[-1]}"
+    json_path = args.out / f"{args.name}.json"
+    if args.update:
+        previous_results(json_path, seed_record)  # refuse now, not after the episodes
     env = make(args.env, max_episode_steps=args.max_episode_steps, image_size=args.image_size)
     wanted = set(args.methods)
     methods = {}
@@ -102,10 +122,16 @@ def main() -> None:
     env.close()
 
     command = command_line()
-    json_path = args.out / f"{args.name}.json"
-    previous = json.loads(json_path.read_text()) if args.update and json_path.exists() else {}
-    if previous and previous.get("seeds") != seed_record:
-        raise SystemExit(f"{json_path} was made on seeds {previous.get('seeds')}; use the same seeds or drop --update")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with results_lock(json_path):
+        previous = previous_results(json_path, seed_record) if args.update else {}
+        results = merge_and_write(args, previous, methods, seeds, seed_record, seed_text, command)
+    print(json.dumps(results, indent=2))
+
+
+def merge_and_write(args: argparse.Namespace, previous: dict, methods: dict, seeds: list[int], seed_record: list[int],
+                    seed_text: str, command: str) -> dict:
+    """Merge this run's methods into `previous` and write `<out>/<name>.{json,md}`; returns the results."""
     entries = previous.get(args.env, {})
     for name, result in methods.items():
         entries[name] = {
@@ -135,7 +161,7 @@ def main() -> None:
                         "Plan s: the planner's replans; agent s: all of the agent's `act` (planning, encoding the "
                         "frame, fast-memory updates), per env step, median over episodes. "
                         "Peak MiB is the peak resident memory of the process that ran the method.")
-    print(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

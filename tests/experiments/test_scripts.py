@@ -248,6 +248,7 @@ def test_benchmark_update_merges_methods_run_separately(tmp_path):
     refused = run("benchmark.py", "--env", "pointmass-push", "--seeds", "10000", "10007", "--image-size", "16",
                   "--max-episode-steps", "6", "--methods", "random", "--update", "--out", str(tmp_path / "results"), cwd=tmp_path)
     assert refused.returncode != 0 and "use the same seeds or drop --update" in refused.stderr
+    assert "random:" not in refused.stderr, "refused before running any episode"
 
 
 def test_benchmark_runs_on_listed_seeds(tmp_path):
