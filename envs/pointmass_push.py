@@ -66,6 +66,7 @@ class PointMassPushEnv(gym.Env):
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+    num_stages = 1  # the highest `info["stage"]`
 
     def __init__(
         self,

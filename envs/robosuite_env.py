@@ -138,6 +138,11 @@ class RobosuitePixelEnv(gym.Env):
         success = bool(self._suite_env._check_success())
         return {"success": success, "stage": self.stage(success)}
 
+    @property
+    def num_stages(self) -> int:
+        """The highest `info["stage"]`: the task's number of sub-goals (Lift 1, Stack 3)."""
+        return self.task.num_stages
+
     def stage(self, success: bool) -> int:
         """Number of completed sub-goals: Lift 0-1; Stack 0 start, 1 grasped, 2 lifted, 3 stacked."""
         if self.task.num_stages == 1:

@@ -119,24 +119,27 @@ def main() -> None:
     if "expert" in wanted:
         methods["scripted expert (reference)"] = evaluate_policy_success(
             env, make_policy("expert", args.env, env, noise=0.1, explore_prob=0.0), seeds, name="expert")
+    num_stages = getattr(env.unwrapped, "num_stages", 1)
     env.close()
 
     command = command_line()
     args.out.mkdir(parents=True, exist_ok=True)
     with results_lock(json_path):
         previous = previous_results(json_path, seed_record) if args.update else {}
-        results = merge_and_write(args, previous, methods, seeds, seed_record, seed_text, command)
+        results = merge_and_write(args, previous, methods, seeds, seed_record, seed_text, command, num_stages)
     print(json.dumps(results, indent=2))
 
 
 def merge_and_write(args: argparse.Namespace, previous: dict, methods: dict, seeds: list[int], seed_record: list[int],
-                    seed_text: str, command: str) -> dict:
-    """Merge this run's methods into `previous` and write `<out>/<name>.{json,md}`; returns the results."""
+                    seed_text: str, command: str, num_stages: int) -> dict:
+    """Merge this run's methods into `previous` and write `<out>/<name>.{json,md}`; returns the results.
+    Staged tasks (`num_stages` > 1) get a column of the share of episodes that completed each sub-goal."""
     entries = previous.get(args.env, {})
     for name, result in methods.items():
         entries[name] = {
             "success": result.success_rate, "episodes": len(result.successes), "successes": int(sum(result.successes)),
             "failed_seeds": [seed for seed, solved in zip(seeds, result.successes) if not solved],
+            "stages_reached": result.stages_reached(num_stages),
             "plan_s_per_step": float(np.median(result.plan_seconds_per_step)) if result.plan_seconds_per_step else None,
             "agent_s_per_step": float(np.median(result.agent_seconds_per_step)) if result.agent_seconds_per_step else None,
             "kept_prior_fraction": float(np.mean(result.kept_prior_fraction)) if result.kept_prior_fraction else None,
@@ -150,17 +153,23 @@ def merge_and_write(args: argparse.Namespace, previous: dict, methods: dict, see
     rows = [[name, entry["success"], "[{:.2f}, {:.2f}]".format(*entry["success_interval_95"]), entry["episodes"],
              "{won} / {lost} (p={p_value:.2g})".format(**entry["vs_bc"]) if "vs_bc" in entry else "-",
              entry["plan_s_per_step"] or "-", entry.get("agent_s_per_step") or "-", f"{entry['peak_memory_mb']:.0f}"]
+            + ([" / ".join(f"{share:.2f}" for share in entry["stages_reached"]) if "stages_reached" in entry else "-"]
+               if num_stages > 1 else [])
             for name, entry in entries.items()]
+    stage_columns = [f"episodes reaching sub-goal {' / '.join(map(str, range(1, num_stages + 1)))}"] if num_stages > 1 else []
     commands = sorted({entry["command"] for entry in entries.values()})
     write_results(args.out, args.name, results,
-                  ["method", "success rate", "95% interval", "episodes", "vs BC: won / lost seeds", "median plan s / env step", "median agent s / env step", "peak MiB"],
+                  ["method", "success rate", "95% interval", "episodes", "vs BC: won / lost seeds", "median plan s / env step",
+                   "median agent s / env step", "peak MiB", *stage_columns],
                   rows, command=" ; ".join(commands),
                   notes=f"Env {args.env}, seeds {seed_text}, {args.threads} CPU threads per process. "
                         "95% interval: Wilson score interval of the success rate. vs BC: seeds this method solved and "
                         f"'{BC_LABEL}' failed / the reverse, with the exact sign test's two-sided p (McNemar). "
                         "Plan s: the planner's replans; agent s: all of the agent's `act` (planning, encoding the "
                         "frame, fast-memory updates), per env step, median over episodes. "
-                        "Peak MiB is the peak resident memory of the process that ran the method.")
+                        "Peak MiB is the peak resident memory of the process that ran the method."
+                        + (" Sub-goal k: share of episodes that completed at least k of the task's sub-goals "
+                           "(the env's `info['stage']`)." if num_stages > 1 else ""))
     return results
 
 

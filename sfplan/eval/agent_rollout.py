@@ -16,8 +16,8 @@ from ..agent import SFPlanner
 class EpisodeRecord:
     """One evaluated episode: outcome, planning time per replan, the agent's whole time per env
     step (`act`: encoding the frame, fast-memory updates and planning), the env step (0-based)
-    whose action first solved the task (None: never), the share of replans that kept the proposal
-    policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8: the real frames, and what the
+    whose action first solved the task (None: never), the highest `info["stage"]` (sub-goals
+    completed), the share of replans that kept the proposal policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8: the real frames, and what the
     agent imagined for them (None when the episode was run without `record_imagined`)."""
 
     seed: int
@@ -25,6 +25,7 @@ class EpisodeRecord:
     plan_seconds: list[float]
     act_seconds: list[float]
     first_success_step: int | None
+    max_stage: int
     kept_prior_fraction: float
     real_frames: np.ndarray
     imagined_frames: np.ndarray | None = field(repr=False)
@@ -52,7 +53,7 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int, record_imagined
     agent.reset(observation)
     skip = agent.world_model.config.frame_skip
     real, imagined, done, steps = [observation["image"]], [observation["image"]], False, 0
-    act_seconds, first_success_step = [], None
+    act_seconds, first_success_step, max_stage = [], None, 0
     first_replan = len(agent.plan_seconds)
     while not done:
         replans = len(agent.plan_seconds)
@@ -69,10 +70,11 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int, record_imagined
         if record_imagined:
             imagined.append(plan_video[min(offset, len(plan_video) - 1)])
             offset += 1
+        max_stage = max(max_stage, int(info["stage"]))
         if info["success"] and first_success_step is None:
             first_success_step = steps
         done = terminated or truncated
         steps += 1
     kept = [stats.kept_prior for stats in agent.plan_stats[first_replan:]]
-    return EpisodeRecord(seed, steps, agent.plan_seconds[first_replan:], act_seconds, first_success_step,
+    return EpisodeRecord(seed, steps, agent.plan_seconds[first_replan:], act_seconds, first_success_step, max_stage,
                          float(np.mean(kept)), np.stack(real), np.stack(imagined) if record_imagined else None)

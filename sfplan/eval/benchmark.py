@@ -18,9 +18,11 @@ from ..data.collect import rollout
 class MethodResult:
     """Outcome of one method: successes over episodes and, for planners, planning seconds per env
     step, the agent's whole seconds per env step (planning, encoding, fast-memory updates) and the
-    share of replans that kept the proposal policy's plan, per episode."""
+    share of replans that kept the proposal policy's plan, per episode; `max_stages`: the highest
+    `info["stage"]` (sub-goals completed) of each episode."""
 
     successes: list[bool] = field(default_factory=list)
+    max_stages: list[int] = field(default_factory=list)
     plan_seconds_per_step: list[float] = field(default_factory=list)
     agent_seconds_per_step: list[float] = field(default_factory=list)
     kept_prior_fraction: list[float] = field(default_factory=list)
@@ -28,6 +30,11 @@ class MethodResult:
     @property
     def success_rate(self) -> float:
         return float(np.mean(self.successes)) if self.successes else float("nan")
+
+    def stages_reached(self, num_stages: int) -> list[float]:
+        """Share of episodes that completed at least k sub-goals, for k = 1 ... `num_stages`."""
+        stages = np.asarray(self.max_stages)
+        return [float(np.mean(stages >= k)) for k in range(1, num_stages + 1)]
 
 
 class SB3Policy:
@@ -48,7 +55,9 @@ def evaluate_policy_success(env: gym.Env, policy: object, seeds: Sequence[int], 
     """Success of a `Policy` (reset/act) on each seed: solved at any step of the episode."""
     result = MethodResult()
     for seed in tqdm(seeds, desc=name, disable=not progress):
-        result.successes.append(rollout(env, policy, seed).success)
+        episode = rollout(env, policy, seed)
+        result.successes.append(episode.success)
+        result.max_stages.append(int(episode.stages.max()))
     return result
 
 
@@ -60,6 +69,7 @@ def evaluate_agent_success(env: gym.Env, agent: object, seeds: Sequence[int], pr
     for seed in tqdm(seeds, desc=name, disable=not progress):
         record = run_agent_episode(env, agent, seed, record_imagined=False)
         result.successes.append(record.success)
+        result.max_stages.append(record.max_stage)
         result.plan_seconds_per_step.append(sum(record.plan_seconds) / record.steps)
         result.agent_seconds_per_step.append(sum(record.act_seconds) / record.steps)
         result.kept_prior_fraction.append(record.kept_prior_fraction)

@@ -103,4 +103,4 @@ def test_stack_reports_stages():
     env = envs.make("robosuite-stack", image_size=16)
     _, info = env.reset(seed=0)
     env.close()
-    assert info["stage"] == 0 and env.unwrapped.task.num_stages == 3
+    assert info["stage"] == 0 and env.unwrapped.num_stages == 3

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from sfplan.eval.benchmark import compare_on_same_seeds, success_interval
+from sfplan.eval.benchmark import MethodResult, compare_on_same_seeds, success_interval
 
 
 def wilson(successes: int, episodes: int, z: float = 1.959963984540054) -> tuple[float, float]:
@@ -33,3 +33,8 @@ def test_paired_comparison_counts_discordant_seeds_and_sign_test():
     assert comparison.p_value == pytest.approx(16 / 128)
     tie = compare_on_same_seeds([1, 2], [1, 2])
     assert (tie.won, tie.lost, tie.p_value) == (0, 0, 1.0)
+
+
+def test_stages_reached_counts_episodes_that_completed_at_least_each_sub_goal():
+    result = MethodResult(successes=[False, False, True, False], max_stages=[0, 2, 3, 1])
+    assert result.stages_reached(3) == [0.75, 0.5, 0.25]

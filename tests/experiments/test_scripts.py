@@ -203,6 +203,7 @@ def benchmark(tmp_path, image_size, *args):
         assert 0.0 <= method["success"] <= 1.0 and method["episodes"] == 2
         assert len(method["failed_seeds"]) == 2 - method["successes"]
         assert set(method["failed_seeds"]) <= {10_000, 10_001}, "failed seeds are the benchmark's own seeds"
+        assert method["stages_reached"] == [method["success"]], "push has one sub-goal: success"
         assert set(method.get("overridden_seeds", [])) <= {10_000, 10_001}
         low, high = method["success_interval_95"]
         assert low <= method["success"] <= high
