@@ -176,7 +176,8 @@ class SFPlanner:
     per replan since the agent was made.
 
     Completed real chunks are written into the fast memory lazily, when imagination first needs
-    the adapter (a replan that scores candidates, reading `last_imagined` or `memory`): the same
+    the adapter (a replan that scores candidates, reading `last_imagined` or `memory`, or
+    `write_memory()`): the same
     updates in the same order as writing each chunk when it completes, so the actions are the
     same, but a watchdog that follows its prior pays for the memory only when it plans.
     """
@@ -269,7 +270,7 @@ class SFPlanner:
     def memory(self) -> FastMemory | None:
         """The episode's fast memory (None with `use_memory=False`), every completed real chunk
         written into it (pending writes are made now, with the agent's thread count)."""
-        self._write_unwritten_chunks()
+        self.write_memory()
         return self._memory
 
     @property
@@ -280,7 +281,7 @@ class SFPlanner:
         if self._last_imagined is None and self._latest_plan is not None:
             context, actions = self._latest_plan
             with torch_threads(self.config.threads):
-                self._write_unwritten_chunks()
+                self.write_memory()
                 self._last_imagined = self.world_model.imagine_latents(
                     context, actions, steps=self.config.denoise_steps,
                     generator=torch.Generator().manual_seed(self.config.seed), initial_noise=self.config.initial_noise)
@@ -351,6 +352,16 @@ class SFPlanner:
         action = self.act(observation)
         return (action[None] if batched else action), state
 
+    def write_memory(self) -> None:
+        """Write every completed real chunk not yet written into the fast memory now, in order
+        (the agent does it itself when it imagines; call this to time or inspect the memory)."""
+        if not self._unwritten_chunks:
+            return
+        with torch_threads(self.config.threads):
+            while self._unwritten_chunks:
+                self._memory.observe(*self._unwritten_chunks[0])
+                del self._unwritten_chunks[0]
+
     @torch.no_grad()
     def score_imagined(self, latents: torch.Tensor) -> torch.Tensor:
         """The planner's score of (N, F, C, h, w) imagined latent videos, (N,): the reward model's
@@ -396,15 +407,6 @@ class SFPlanner:
         actions = torch.from_numpy(executed).reshape(1, wm.target_frames, wm.frame_skip, wm.action_dim)
         self._unwritten_chunks.append((previous, new, actions))
 
-    def _write_unwritten_chunks(self) -> None:
-        """Make the fast-memory updates of the completed real chunks not yet written, in order."""
-        if not self._unwritten_chunks:
-            return
-        with torch_threads(self.config.threads):
-            while self._unwritten_chunks:
-                self._memory.observe(*self._unwritten_chunks[0])
-                del self._unwritten_chunks[0]
-
     @torch.no_grad()
     def _replan(self) -> None:
         start = time.perf_counter()
@@ -412,7 +414,7 @@ class SFPlanner:
         context = self._frames(wm.context_frames, len(self._latents) - 1)
 
         def imagine(actions: torch.Tensor) -> torch.Tensor:
-            self._write_unwritten_chunks()
+            self.write_memory()
             return self.world_model.imagine_latents(context, actions, steps=self.config.denoise_steps,
                                                     generator=self._generator, initial_noise=self.config.initial_noise)
 

@@ -59,8 +59,11 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int, record_imagined
         replans = len(agent.plan_seconds)
         start = time.perf_counter()
         action = agent.act(observation)
+        new_plan = len(agent.plan_seconds) > replans
+        if record_imagined and new_plan:
+            agent.write_memory()  # the video needs the memory the agent would have: count the writes as its work
         act_seconds.append(time.perf_counter() - start)
-        if record_imagined and len(agent.plan_seconds) > replans:  # a new plan: decode what it expects to see
+        if record_imagined and new_plan:  # decode what the new plan expects to see
             with torch.no_grad():
                 plan_frames = agent.world_model.codec.decode(agent.last_imagined)[0]
             plan_video = (plan_frames.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy().repeat(skip, axis=0)
