@@ -17,8 +17,9 @@ class EpisodeRecord:
     """One evaluated episode: outcome, planning time per replan, the agent's whole time per env
     step (`act`: encoding the frame, fast-memory updates and planning), the env step (0-based)
     whose action first solved the task (None: never), the highest `info["stage"]` (sub-goals
-    completed), the share of replans that kept the proposal policy's own plan (`prior_margin`), and videos (T, H, W, 3) uint8: the real frames, and what the
-    agent imagined for them (None when the episode was run without `record_imagined`)."""
+    completed), the share of replans that kept the proposal policy's own plan (`prior_margin`),
+    and videos (T, H, W, 3) uint8: the real frames, and what the agent imagined for them (None
+    when the episode was run without `record_imagined`)."""
 
     seed: int
     steps: int
