@@ -9,9 +9,10 @@ stable-baselines3 agent (trained by experiments/train_sb3.py on the stated numbe
 steps), random, and the scripted expert as reference.
 Methods whose inputs are not given are skipped; `--methods` picks a subset, and `--update`
 merges them into an existing results file (so one method can be re-run alone, or methods can
-run in parallel processes: the merge holds a file lock). `--set seed=1 initial_noise=1` overrides SFPlannerConfig fields of
-both planner methods; their names then carry the overrides, so variants sit beside the default
-rows. Each method's entry records the command that produced it.
+run in parallel processes: the merge holds a file lock). `--set seed=1 initial_noise=1`
+overrides SFPlannerConfig fields of both planner methods; their names then carry the overrides,
+so variants sit beside the default rows. Each method's entry records the command that produced
+it. Staged tasks (robosuite-stack) also get the share of episodes that completed each sub-goal.
 """
 
 from __future__ import annotations
