@@ -60,6 +60,11 @@ def previous_results(json_path: Path, seed_record: list[int]) -> dict:
     return previous
 
 
+def stage_cell(entry: dict) -> str:
+    """An entry's sub-goal shares as 'a / b / c' ('-' for entries written before they were recorded)."""
+    return " / ".join(f"{share:.2f}" for share in entry["stages_reached"]) if "stages_reached" in entry else "-"
+
+
 def results_lock(json_path: Path) -> FileLock:
     """A lock on `json_path` shared by every process that merges into it (kept in the temp folder)."""
     key = hashlib.sha1(str(json_path.resolve()).encode()).hexdigest()[:16]
@@ -154,8 +159,7 @@ def merge_and_write(args: argparse.Namespace, previous: dict, methods: dict, see
     rows = [[name, entry["success"], "[{:.2f}, {:.2f}]".format(*entry["success_interval_95"]), entry["episodes"],
              "{won} / {lost} (p={p_value:.2g})".format(**entry["vs_bc"]) if "vs_bc" in entry else "-",
              entry["plan_s_per_step"] or "-", entry.get("agent_s_per_step") or "-", f"{entry['peak_memory_mb']:.0f}"]
-            + ([" / ".join(f"{share:.2f}" for share in entry["stages_reached"]) if "stages_reached" in entry else "-"]
-               if num_stages > 1 else [])
+            + ([stage_cell(entry)] if num_stages > 1 else [])
             for name, entry in entries.items()]
     stage_columns = [f"episodes reaching sub-goal {' / '.join(map(str, range(1, num_stages + 1)))}"] if num_stages > 1 else []
     commands = sorted({entry["command"] for entry in entries.values()})

@@ -177,9 +177,9 @@ class SFPlanner:
 
     Completed real chunks are written into the fast memory lazily, when imagination first needs
     the adapter (a replan that scores candidates, reading `last_imagined` or `memory`, or
-    `write_memory()`): the same
-    updates in the same order as writing each chunk when it completes, so the actions are the
-    same, but a watchdog that follows its prior pays for the memory only when it plans.
+    `write_memory()`): the same updates in the same order as writing each chunk when it
+    completes, so the actions are the same, but a watchdog that follows its prior pays for the
+    memory only when it plans.
     """
 
     def __init__(
