@@ -3,7 +3,8 @@ at once; writes results/fast_memory_cost.{json,md}.
 
     python experiments/bench_memory_cost.py --checkpoint checkpoints/robosuite-lift --threads 1
 One memory update (`FastMemory.observe`, a forward and backward pass over one window) is timed
-against imagining one chunk for a batch of candidates with the adapter in place. Batch 1 is the
+against imagining one chunk for a batch of candidates with the memory, the adapter in place and
+folded into the weights. Batch 1 is the
 paper's Algorithm 1a (each imagined chunk written back); a batch of N is the planning agent,
 which imagines N candidates and writes one real chunk per chunk of env steps.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 
 from sfplan.eval import write_results
-from sfplan.eval.fast_memory_eval import memory_update_seconds
+from sfplan.eval.fast_memory_eval import memory_merge_seconds, memory_update_seconds
 from sfplan.eval.world_model_eval import imagined_frames_per_second
 from sfplan.fast import TARGETS, FastMemory, FastMemoryConfig
 from sfplan.world_model import VideoWorldModel
@@ -50,23 +51,36 @@ def main() -> None:
         memory = FastMemory(copy.deepcopy(model), FastMemoryConfig(layers=name))
         update = memory_update_seconds(memory, args.repeats)
         with_adapter = {batch: chunk_seconds(memory.model, batch, args.repeats) for batch in args.batches}
+        merge = memory_merge_seconds(memory, args.repeats)
+        with memory.merged():
+            merged = {batch: merge + chunk_seconds(memory.model, batch, args.repeats) for batch in args.batches}
+        imagined = {batch: merged[batch] if batch > 1 else with_adapter[batch] for batch in args.batches}
         layers[name] = {
             "adapter_parameters": sum(parameter.numel() for parameter in memory.parameters),
             "update_seconds": update,
+            "merge_seconds": merge,
             "chunk_seconds_with_adapter": with_adapter,
-            "time_overhead": {batch: (update + with_adapter[batch]) / base[batch] - 1.0 for batch in args.batches},
+            "chunk_seconds_merged": merged,
+            "time_overhead": {batch: (update + imagined[batch]) / base[batch] - 1.0 for batch in args.batches},
+            "time_overhead_adapter_in_place": {batch: (update + with_adapter[batch]) / base[batch] - 1.0 for batch in args.batches},
         }
     results = {"checkpoint": str(args.checkpoint), "threads": args.threads, "chunk_seconds": base, "layers": layers}
-    header = ["adapter layers", "LoRA parameters", "update ms", *[f"overhead, batch {batch}" for batch in args.batches]]
-    rows = [[name, entry["adapter_parameters"], round(entry["update_seconds"] * 1000, 1),
-             *[f"{entry['time_overhead'][batch]:+.0%}" for batch in args.batches]] for name, entry in layers.items()]
+    header = ["adapter layers", "LoRA parameters", "update ms", "merge ms",
+              *[f"overhead, batch {batch}" for batch in args.batches],
+              *[f"adapter in place, batch {batch}" for batch in args.batches if batch > 1]]
+    rows = [[name, entry["adapter_parameters"], round(entry["update_seconds"] * 1000, 1), round(entry["merge_seconds"] * 1000, 1),
+             *[f"{entry['time_overhead'][batch]:+.0%}" for batch in args.batches],
+             *[f"{entry['time_overhead_adapter_in_place'][batch]:+.0%}" for batch in args.batches if batch > 1]]
+            for name, entry in layers.items()]
     chunk_text = ", ".join(f"batch {batch}: {seconds * 1000:.1f} ms" for batch, seconds in base.items())
     write_results(args.out, args.name, results, header, rows,
                   notes=f"World model of {args.checkpoint}, {args.threads} torch thread(s), fastest of {args.repeats} calls. "
                         f"Imagining one chunk without memory: {chunk_text}. Overhead, batch N: (one update + one chunk "
-                        "for N candidates with the adapter in place) / (that chunk without the adapter) - 1. Batch 1 is "
-                        "Algorithm 1a (every imagined chunk written into the memory); batch N is the planning agent "
-                        "(N candidates imagined, one real chunk written).")
+                        "for N candidates with the memory) / (that chunk without the memory) - 1, the chunk imagined as "
+                        "`imagine_latents` and the agent do: with the adapter in place at batch 1, folded into the "
+                        "weights for N > 1 (`FastMemory.merged`, merge ms included); 'adapter in place' columns: without "
+                        "folding. Batch 1 is Algorithm 1a (every imagined chunk written into the memory); batch N is "
+                        "the planning agent (N candidates imagined, one real chunk written).")
     print((args.out / f"{args.name}.md").read_text())
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .checkpoint import CheckpointError, replace_directory, save_pretrained
-from .config_io import config_from_dict
+from .config_io import config_from_dict, strict_json
 from .fast import FastMemory, FastMemoryConfig
 from .planning import PLANNERS, PlanStats, SamplingPlannerConfig, make_planner
 from .world_model import RewardModel, ValueModel, VideoWorldModel
@@ -135,6 +135,11 @@ class SFPlannerConfig:
     def __post_init__(self) -> None:
         if isinstance(self.memory, dict):
             self.memory = FastMemoryConfig(**self.memory)
+        if isinstance(self.prior_margin, str):  # "inf" in sfplanner.json (strict JSON has no Infinity)
+            try:
+                self.prior_margin = float(self.prior_margin)
+            except ValueError:
+                raise ValueError(f"prior_margin must be a number, null or \"inf\", got {self.prior_margin!r}") from None
         if self.planner not in PLANNERS:
             raise ValueError(f"unknown planner {self.planner!r}; known: {', '.join(sorted(PLANNERS))}")
         check_initial_noise(self.initial_noise)
@@ -224,6 +229,7 @@ class SFPlanner:
         self._first_frame_given = False
         self._latest_plan: tuple[torch.Tensor, torch.Tensor] | None = None  # context and first-chunk actions
         self._last_imagined: torch.Tensor | None = None
+        self._lanes: list[SFPlanner] = [self]  # one agent per env of a vector (see `predict`)
 
     # ------------------------------------------------------------ persistence
     @classmethod
@@ -240,7 +246,13 @@ class SFPlanner:
         world_model = VideoWorldModel.from_pretrained(directory / "world_model")
         reward_model = RewardModel.from_pretrained(directory / "reward_model")
         value_model = ValueModel.from_pretrained(directory / VALUE_MODEL) if (directory / VALUE_MODEL).is_dir() else None
-        saved = json.loads((directory / AGENT_CONFIG).read_text()) if (directory / AGENT_CONFIG).exists() else {}
+        saved = {}
+        if (directory / AGENT_CONFIG).exists():
+            try:
+                saved = json.loads((directory / AGENT_CONFIG).read_text())
+            except json.JSONDecodeError as error:
+                raise CheckpointError(f"{directory / AGENT_CONFIG} is not valid JSON ({error}); re-export the agent "
+                                      "with experiments/export_agent.py or fix the file") from None
         config = SFPlannerConfig.from_dict({**saved, **overrides})
         if config.prior_fraction == 0:
             proposals = None
@@ -259,7 +271,7 @@ class SFPlanner:
             save_pretrained(self.reward_model, self.reward_model.config.to_dict(), temp / "reward_model")
             if self.value_model is not None:
                 save_pretrained(self.value_model, self.value_model.config.to_dict(), temp / VALUE_MODEL)
-            (temp / AGENT_CONFIG).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            (temp / AGENT_CONFIG).write_text(strict_json(asdict(self.config)))
             if hasattr(self.proposals, "save_pretrained"):
                 self.proposals.save_pretrained(temp / PROPOSAL_POLICY)
 
@@ -337,20 +349,40 @@ class SFPlanner:
         episode_start: np.ndarray | None = None,
         deterministic: bool = True,
     ) -> tuple[np.ndarray, Any]:
-        """stable-baselines3's `predict`: one env (obs without a batch axis) or a batch of one.
+        """stable-baselines3's `predict`, for one env or a vector of N envs.
 
-        Returns (action, state): (A,) or (1, A) float32, and `state` unchanged (the agent's
-        memory lives in its frames and adapter). `episode_start` True resets the episode.
+        One env: observation arrays without a batch axis give an (A,) action. A batch of N
+        (a `VecEnv`'s observations) gives (N, A): env 0 is this agent, env i > 0 the agent
+        `lanes[i]`, made on first use with this agent's models and settings, seed `seed + i`,
+        and a copy of the world model of its own when it keeps a fast memory. `episode_start`
+        ((N,) bools, as SB3 passes them) starts a new episode in each env where it is True.
+        Returns (action float32, `state` unchanged: the agents' memory lives in their frames
+        and adapters).
         """
-        batched = observation["image"].ndim == 4
-        if batched:
-            if observation["image"].shape[0] != 1:
-                raise ValueError("SFPlanner plans for one env at a time; got a batch of observations")
-            observation = {key: value[0] for key, value in observation.items()}
-        if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
-            self.reset()
-        action = self.act(observation)
-        return (action[None] if batched else action), state
+        image = observation.get("image") if isinstance(observation, dict) else None
+        if not isinstance(image, np.ndarray) or image.ndim != 4:
+            if episode_start is not None and bool(np.asarray(episode_start).reshape(-1)[0]):
+                self.reset()
+            return self.act(observation), state
+        count = image.shape[0]
+        starts = np.zeros(count, dtype=bool) if episode_start is None else np.asarray(episode_start, dtype=bool).reshape(-1)
+        if starts.shape != (count,):
+            raise ValueError(f"episode_start must hold one flag per env: {count} observations, {starts.size} flags")
+        actions = []
+        for index, start in enumerate(starts):
+            lane = self.lane(index)
+            if start:
+                lane.reset()
+            actions.append(lane.act({key: value[index] for key, value in observation.items()}))
+        return np.stack(actions), state
+
+    def lane(self, index: int) -> SFPlanner:
+        """The agent of env `index` of a vector of envs (see `predict`): this agent for 0."""
+        while len(self._lanes) <= index:
+            seed = self.config.seed + len(self._lanes)
+            world_model = self.world_model.base_copy() if self._memory is not None else self.world_model
+            self._lanes.append(SFPlanner(world_model, self.reward_model, replace(self.config, seed=seed), self.proposals, self.value_model))
+        return self._lanes[index]
 
     def write_memory(self) -> None:
         """Write every completed real chunk not yet written into the fast memory now, in order
@@ -382,6 +414,11 @@ class SFPlanner:
         with torch.no_grad():
             self._latents.append(self.world_model.codec.encode(frame[None, None])[0, 0])
         self._observe_completed_chunk()
+
+    def _memory_merged(self, candidates: int) -> AbstractContextManager[None]:
+        """Imagination of `candidates` sequences with the episode's memory folded into the world
+        model's weights (see `FastMemory.merged`); a no-op without memory or for one candidate."""
+        return self._memory.merged() if self._memory is not None and candidates > 1 else nullcontext()
 
     def _prior_stalled(self) -> bool:
         """Record the reward model's reading of the current real frame; True when the episode
@@ -415,8 +452,9 @@ class SFPlanner:
 
         def imagine(actions: torch.Tensor) -> torch.Tensor:
             self.write_memory()
-            return self.world_model.imagine_latents(context, actions, steps=self.config.denoise_steps,
-                                                    generator=self._generator, initial_noise=self.config.initial_noise)
+            with self._memory_merged(len(actions)):
+                return self.world_model.imagine_latents(context, actions, steps=self.config.denoise_steps,
+                                                        generator=self._generator, initial_noise=self.config.initial_noise)
 
         def score(actions: torch.Tensor) -> torch.Tensor:
             draws = self.config.imagination_draws

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any, TypeVar
@@ -45,3 +46,20 @@ def parse_set_option(parser: argparse.ArgumentParser, pairs: Iterable[str]) -> d
         return parse_key_values(pairs)
     except ValueError as error:
         parser.error(f"--set takes key=value pairs: {error}")
+
+
+def strict_json(values: Any, sort_keys: bool = False) -> str:
+    """Indented JSON text that every JSON reader accepts: an infinite float (a prior margin of
+    inf, say) is written as the string "inf" or "-inf" instead of Python's bare `Infinity`, and
+    NaN (an undefined number) as null."""
+
+    def strict(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        if isinstance(value, dict):
+            return {key: strict(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(item) for item in value]
+        return value
+
+    return json.dumps(strict(values), indent=2, sort_keys=sort_keys, allow_nan=False) + "\n"

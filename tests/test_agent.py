@@ -1,4 +1,5 @@
 import inspect
+import json
 import math
 
 import numpy as np
@@ -78,6 +79,45 @@ def test_predict_has_stable_baselines3_signature_and_types(push_env):
     assert action.shape == (1, 2)
 
 
+def test_predict_on_a_vector_of_envs_acts_as_one_agent_per_env():
+    """Two envs stepped as a VecEnv does (auto-reset, episode_start flags) get the actions that two
+    separate agents, seeded `seed` and `seed + 1`, give each env: episodes, plans and fast
+    memories do not mix."""
+    vector_agent, separate = tiny_agent(), [tiny_agent(), tiny_agent(seed=1)]
+    env_list = [envs.make("pointmass-push", image_size=16, max_episode_steps=5) for _ in range(2)]
+    observations = [env.reset(seed=10 + index)[0] for index, env in enumerate(env_list)]
+    starts = np.array([True, True])
+    for step in range(13):
+        batch = {key: np.stack([observation[key] for observation in observations]) for key in observations[0]}
+        actions, _ = vector_agent.predict(batch, episode_start=starts)
+        assert actions.shape == (2, 2) and actions.dtype == np.float32
+        for index, env in enumerate(env_list):
+            expected, _ = separate[index].predict(observations[index], episode_start=starts[index : index + 1])
+            np.testing.assert_array_equal(actions[index], expected)
+            observations[index], _, terminated, truncated, _ = env.step(actions[index])
+            starts[index] = terminated or truncated
+            if starts[index]:
+                observations[index] = env.reset(seed=100 * step + index)[0]
+    assert vector_agent.lane(1).world_model is not vector_agent.world_model
+    assert vector_agent.lane(1).memory.chunks_observed > 0
+    with pytest.raises(ValueError, match="episode_start must hold one flag per env: 2 observations, 3 flags"):
+        vector_agent.predict(batch, episode_start=np.array([True, False, False]))
+    for env in env_list:
+        env.close()
+
+
+def test_stable_baselines3_evaluates_the_agent_on_a_vector_of_envs():
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    agent = tiny_agent(use_memory=False)
+    vector = DummyVecEnv([lambda: envs.make("pointmass-push", image_size=16, max_episode_steps=5) for _ in range(2)])
+    rewards, lengths = evaluate_policy(agent, vector, n_eval_episodes=4, warn=False, return_episode_rewards=True)
+    vector.close()
+    assert lengths == [5, 5, 5, 5] and all(math.isfinite(reward) for reward in rewards)
+    assert agent.lane(1) is not agent and len(agent.lane(1).plan_seconds) > 0
+
+
 def test_save_and_load_give_the_same_actions(tmp_path, push_env):
     agent = tiny_agent(use_memory=False)
     agent.save(tmp_path / "agent")
@@ -122,6 +162,22 @@ def test_missing_or_corrupt_checkpoint_raises_checkpoint_error(tmp_path):
     (tmp_path / "agent" / "world_model" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="corrupt"):
         SFPlanner.from_pretrained(tmp_path / "agent")
+    tiny_agent(use_memory=False).save(tmp_path / "agent")
+    (tmp_path / "agent" / "sfplanner.json").write_text('{"samples": 16,')
+    with pytest.raises(CheckpointError, match="sfplanner.json is not valid JSON .* re-export the agent"):
+        SFPlanner.from_pretrained(tmp_path / "agent")
+
+
+def test_an_infinite_prior_margin_is_saved_as_strict_json_and_loads_back(tmp_path):
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    tiny_agent(tiny_prior(), prior_fraction=0.5, prior_margin=math.inf, stall_replans=8).save(tmp_path / "agent")
+    saved = json.loads((tmp_path / "agent" / "sfplanner.json").read_text(), parse_constant=refuse)
+    assert saved["prior_margin"] == "inf"
+    assert SFPlanner.from_pretrained(tmp_path / "agent").config.prior_margin == math.inf
+    with pytest.raises(ValueError, match="prior_margin must be a number, null or \"inf\", got 'lots'"):
+        SFPlannerConfig(prior_margin="lots")
 
 
 def test_several_imagination_draws_score_a_candidate_by_mean_minus_penalty_times_spread(push_env, monkeypatch):

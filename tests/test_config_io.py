@@ -1,8 +1,10 @@
 import argparse
+import json
+import math
 
 import pytest
 
-from sfplan.config_io import parse_key_values, parse_set_option
+from sfplan.config_io import parse_key_values, parse_set_option, strict_json
 
 
 def test_key_values_parse_json_values_and_keep_other_text():
@@ -22,3 +24,12 @@ def test_a_malformed_set_option_ends_the_script_with_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         parse_set_option(parser, ["seed1"])
     assert "--set takes key=value pairs: expected key=value, got 'seed1'" in capsys.readouterr().err
+
+
+def test_strict_json_writes_infinities_as_strings_and_nan_as_null():
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    text = strict_json({"b": [math.nan, -math.inf], "a": math.inf, "c": (1.5, 2)}, sort_keys=True)
+    assert json.loads(text, parse_constant=refuse) == {"a": "inf", "b": [None, "-inf"], "c": [1.5, 2]}
+    assert text.index('"a"') < text.index('"b"')

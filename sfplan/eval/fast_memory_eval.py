@@ -148,3 +148,15 @@ def memory_update_seconds(memory: FastMemory, repeats: int = 5, warmup: int = 3)
         memory.observe(previous, new, actions)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def memory_merge_seconds(memory: FastMemory, repeats: int = 5) -> float:
+    """Seconds to fold the adapter into the weights and restore them (`FastMemory.merged`), the
+    fastest of `repeats`: what imagining a batch with the memory merged pays on top of the chunk."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        with memory.merged():
+            pass
+        best = min(best, time.perf_counter() - start)
+    return best

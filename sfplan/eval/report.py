@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -11,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from ..config_io import strict_json
 
 
 def command_line() -> str:
@@ -52,7 +53,7 @@ def write_results(
     directory.mkdir(parents=True, exist_ok=True)
     command = command or command_line()
     json_path, markdown_path = directory / f"{name}.json", directory / f"{name}.md"
-    json_path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    json_path.write_text(strict_json(data, sort_keys=True))
 
     def cell(value: Any) -> str:
         if isinstance(value, float):

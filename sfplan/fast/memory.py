@@ -81,6 +81,7 @@ class FastMemory:
         self.parameters = [p for name, p in model.unet.named_parameters() if "lora_" in name]
         self._generator = torch.Generator().manual_seed(seed)
         self._episodes: dict[str, dict[str, torch.Tensor]] = {}
+        self._merged = False
         self.reset()
 
     # ------------------------------------------------------------ lifecycle
@@ -98,6 +99,8 @@ class FastMemory:
     @contextmanager
     def disabled(self) -> Iterator[None]:
         """Within this block the model runs without the adapter (exactly the base model)."""
+        if self._merged:
+            raise RuntimeError("disabled() inside merged(): the base weights hold the adapter there")
         for layer in self._layers:
             layer.enable_adapters(False)
         try:
@@ -105,6 +108,33 @@ class FastMemory:
         finally:
             for layer in self._layers:
                 layer.enable_adapters(True)
+
+    @contextmanager
+    def merged(self) -> Iterator[None]:
+        """Within this block the adapter is folded into the base weights: the model computes what
+        it computes with the adapter in place (up to float rounding) without the LoRA branch in
+        every call, which at a batch of 16 candidates costs 10-25% of a chunk. Use it around
+        imagination; writing into the memory inside it is refused. On exit the base weights
+        are copied back exactly."""
+        if self._merged:
+            raise RuntimeError("the fast memory is already merged into the model")
+        saved = []
+        with torch.no_grad():
+            for layer in self._layers:
+                if not layer.disable_adapters:
+                    weight = layer.get_base_layer().weight
+                    saved.append((layer, weight, weight.clone()))
+                    weight += layer.get_delta_weight(ADAPTER)
+                    layer.enable_adapters(False)
+        self._merged = True
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for layer, weight, original in saved:
+                    weight.copy_(original)
+                    layer.enable_adapters(True)
+            self._merged = False
 
     # -------------------------------------------------------------- writing
     def observe(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None) -> float:
@@ -118,6 +148,8 @@ class FastMemory:
         """
         if previous.shape[2:] != new.shape[2:]:
             raise ValueError(f"previous and new chunks differ in frame shape: {tuple(previous.shape)} vs {tuple(new.shape)}")
+        if self._merged:
+            raise RuntimeError("observe() inside merged(): leave the merged block before writing into the memory")
         if self.config.window == "transition" and actions is None:
             raise ValueError("window='transition' learns from the actions that led into the new chunk: pass observe(..., actions=...)")
         was_training = self.model.training

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,9 @@ class EpisodicMemory(Protocol):
     def observe(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None) -> float:
         """Write the window previous ++ new (latents (B, T, C, h, w)) into memory; `actions`
         (B, f_g, k, A) are those that led into `new`."""
+
+    def merged(self) -> AbstractContextManager[None]:
+        """A block within which the model imagines with the memory folded into its weights."""
 
 
 class VideoWorldModel(nn.Module):
@@ -83,12 +87,19 @@ class VideoWorldModel(nn.Module):
         Only the base weights are written: fast-memory LoRA adapters injected by peft are
         per-episode state (see `FastMemory.save`), and peft's `base_layer.` names are undone.
         """
-        state = {
-            name.replace(".base_layer.", "."): tensor
-            for name, tensor in self.state_dict().items()
-            if "lora_" not in name
-        }
-        return save_pretrained(self, self.config.to_dict(), directory, state=state)
+        return save_pretrained(self, self.config.to_dict(), directory, state=self.base_state_dict())
+
+    def base_state_dict(self) -> dict[str, torch.Tensor]:
+        """The base weights under the names of a model without adapters: fast-memory LoRA
+        tensors left out, peft's `base_layer.` names undone."""
+        return {name.replace(".base_layer.", "."): tensor for name, tensor in self.state_dict().items() if "lora_" not in name}
+
+    def base_copy(self) -> VideoWorldModel:
+        """A new model with a copy of this one's base weights and no adapters (for another
+        episode's fast memory), in this model's train/eval mode."""
+        copy = type(self)(self.config)
+        copy.load_state_dict(self.base_state_dict())
+        return copy.train(self.training)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, expected: WorldModelConfig | None = None) -> VideoWorldModel:
@@ -247,7 +258,8 @@ class VideoWorldModel(nn.Module):
         context: (B or 1, f_p, C, h, w) latents; actions: (B, L, A) env actions, L = N chunks x
         f_g x k. Each predicted chunk becomes the context of the next. With `memory`, each
         generated chunk is written into it together with the chunk before (the paper's
-        Algorithm 1a), so later chunks are imagined with the updated memory. `steps` and
+        Algorithm 1a), so later chunks are imagined with the updated memory (folded into the
+        weights while a batch of B > 1 is imagined: see `FastMemory.merged`). `steps` and
         `initial_noise`: see `sample_chunk`.
         Returns (B, N*f_g, C, h, w).
         """
@@ -260,7 +272,8 @@ class VideoWorldModel(nn.Module):
         predicted = []
         previous = context
         for chunk_actions in chunks.unbind(dim=1):
-            chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
+            with memory.merged() if memory is not None and batch > 1 else nullcontext():
+                chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
             predicted.append(chunk)
             if memory is not None:
                 memory.observe(previous, chunk, chunk_actions)

@@ -1,3 +1,5 @@
+from contextlib import nullcontext
+
 import pytest
 import torch
 
@@ -155,3 +157,47 @@ def test_observe_keeps_the_base_frozen_even_when_the_caller_trains_it():
     assert changed and all("lora_" in name for name in changed)
     assert all(p.grad is None for name, p in model.named_parameters() if "lora_" not in name)
     assert all(p.requires_grad for p in model.unet.parameters())  # the caller's flags come back
+
+
+@pytest.mark.parametrize("layers", sorted(TARGETS))
+def test_merged_memory_predicts_as_the_adapter_does_and_restores_the_base_exactly(layers):
+    model, memory = model_and_memory(layers=layers, lr=1e-2)
+    for _ in range(3):
+        memory.observe(*window(0))
+    with memory.disabled():
+        base = prediction(model)
+    with_adapter = prediction(model)
+    assert (with_adapter - base).abs().max() > 1e-3  # the memory changes predictions
+    with memory.merged():
+        torch.testing.assert_close(prediction(model), with_adapter, rtol=0, atol=1e-5)
+    torch.testing.assert_close(prediction(model), with_adapter, rtol=0, atol=0)
+    with memory.disabled():
+        torch.testing.assert_close(prediction(model), base, rtol=0, atol=0)
+
+
+def test_writing_or_disabling_inside_merged_is_refused():
+    _, memory = model_and_memory()
+    with memory.merged():
+        with pytest.raises(RuntimeError, match="leave the merged block"):
+            memory.observe(*window(0))
+        with pytest.raises(RuntimeError, match="disabled\\(\\) inside merged"), memory.disabled():
+            pass
+    memory.observe(*window(0))  # outside, writing works
+
+
+def test_batched_imagination_with_memory_matches_the_unmerged_adapter():
+    """Algorithm 1a over a batch folds the memory into the weights for each chunk; the rollout is
+    the one the adapter in place gives (a bug in folding or restoring would change later chunks)."""
+    def rollout(merge):
+        model, memory = model_and_memory(lr=1e-2)
+        if not merge:
+            memory.merged = nullcontext  # the adapter stays a separate branch
+        context, _ = window(0)
+        actions = torch.linspace(-1, 1, 2 * 3 * model.config.steps_per_chunk).reshape(2, -1, 1).expand(-1, -1, 2)
+        latents = model.imagine_latents(context, actions, memory=memory, generator=torch.Generator().manual_seed(0))
+        return latents, memory.state_dict()
+
+    (merged_latents, merged_state), (plain_latents, plain_state) = rollout(True), rollout(False)
+    torch.testing.assert_close(merged_latents, plain_latents, rtol=0, atol=1e-4)
+    for name in plain_state:
+        torch.testing.assert_close(merged_state[name], plain_state[name], rtol=0, atol=1e-4)
