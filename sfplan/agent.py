@@ -242,7 +242,8 @@ class SFPlanner:
         """
         directory = Path(directory)
         if not directory.is_dir():
-            raise CheckpointError(f"no SFPlanner checkpoint at {directory}; train one with experiments/train_world_model.py")
+            raise CheckpointError(f"no SFPlanner checkpoint at {directory}: train a world model with "
+                                  "experiments/train_world_model.py, then write the agent there with experiments/export_agent.py")
         world_model = VideoWorldModel.from_pretrained(directory / "world_model")
         reward_model = RewardModel.from_pretrained(directory / "reward_model")
         value_model = ValueModel.from_pretrained(directory / VALUE_MODEL) if (directory / VALUE_MODEL).is_dir() else None
@@ -353,7 +354,7 @@ class SFPlanner:
 
         One env: observation arrays without a batch axis give an (A,) action. A batch of N
         (a `VecEnv`'s observations) gives (N, A): env 0 is this agent, env i > 0 the agent
-        `lanes[i]`, made on first use with this agent's models and settings, seed `seed + i`,
+        `lane(i)`, made on first use with this agent's models and settings, seed `seed + i`,
         and a copy of the world model of its own when it keeps a fast memory. `episode_start`
         ((N,) bools, as SB3 passes them) starts a new episode in each env where it is True.
         Returns (action float32, `state` unchanged: the agents' memory lives in their frames
