@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from sfplan import SFPlanner
+from sfplan.config_io import strict_json
 from sfplan.envs import make
 from sfplan.eval.agent_rollout import run_agent_episode
 
@@ -48,7 +48,7 @@ def main(cfg: DictConfig) -> None:
         "kept_prior_fraction": float(np.mean([record.kept_prior_fraction for record in records])),
         "per_episode": [{"seed": r.seed, "success": r.success, "steps": r.steps} for r in records],
     }
-    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (output / "summary.json").write_text(strict_json(summary))
     print(f"success {summary['success_rate']:.0%} over {len(records)} episodes; "
           f"planning {summary['plan_seconds_per_env_step']:.3f} s per env step "
           f"({summary['agent_seconds_per_env_step']:.3f} s with encoding and memory updates); videos in {output}")

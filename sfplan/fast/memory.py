@@ -21,9 +21,15 @@ TARGETS = {
     "temporal": r".*((temp_attentions\.\d+|transformer_in)\.transformer_blocks\.\d+\.attn[12]\.(to_q|to_k|to_v|to_out\.0)"
     r"|temp_convs\.\d+\.(conv1\.2|conv[234]\.3))",
     "all_attention": r".*attn[12]\.(to_q|to_k|to_v|to_out\.0)",
+    "late_temporal_attention": r".*(mid_block|up_blocks\.\d+)\.temp_attentions\.\d+\.transformer_blocks\.\d+\.attn[12]\."
+    r"(to_q|to_k|to_v|to_out\.0)",
+    "late_temporal": r".*(mid_block|up_blocks\.\d+)\.(temp_attentions\.\d+\.transformer_blocks\.\d+\.attn[12]\."
+    r"(to_q|to_k|to_v|to_out\.0)|temp_convs\.\d+\.(conv1\.2|conv[234]\.3))",
 }
 """Which UNet layers carry the adapter: temporal attention (the paper's Temp-LoRA), temporal
-attention and temporal convolutions, or every attention layer."""
+attention and temporal convolutions, or every attention layer; the `late_` sets keep only those
+of the middle and decoder blocks, so an update's backward pass stops at the middle block instead
+of running through the whole UNet (the paper's set starts at its input, `transformer_in`)."""
 WINDOW_MODES = ("whole", "masked", "transition")
 
 

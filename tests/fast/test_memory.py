@@ -201,3 +201,15 @@ def test_batched_imagination_with_memory_matches_the_unmerged_adapter():
     torch.testing.assert_close(merged_latents, plain_latents, rtol=0, atol=1e-4)
     for name in plain_state:
         torch.testing.assert_close(merged_state[name], plain_state[name], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("late, full", [("late_temporal_attention", "temporal_attention"), ("late_temporal", "temporal")])
+def test_late_layer_sets_adapt_only_the_middle_and_decoder_blocks_of_their_full_set(late, full):
+    def adapted(layers):
+        model, _ = model_and_memory(layers=layers)
+        return {name.split(".lora_A")[0] for name, _ in model.unet.named_parameters() if ".lora_A." in name}
+
+    late_layers, full_layers = adapted(late), adapted(full)
+    assert late_layers and late_layers < full_layers
+    assert all(name.startswith(("mid_block.", "up_blocks.")) for name in late_layers)
+    assert all(name.startswith(("transformer_in.", "down_blocks.")) for name in full_layers - late_layers)
