@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -416,11 +416,6 @@ class SFPlanner:
             self._latents.append(self.world_model.codec.encode(frame[None, None])[0, 0])
         self._observe_completed_chunk()
 
-    def _memory_merged(self, candidates: int) -> AbstractContextManager[None]:
-        """Imagination of `candidates` sequences with the episode's memory folded into the world
-        model's weights (see `FastMemory.merged`); a no-op without memory or for one candidate."""
-        return self._memory.merged() if self._memory is not None and candidates > 1 else nullcontext()
-
     def _prior_stalled(self) -> bool:
         """Record the reward model's reading of the current real frame; True when the episode
         has stopped progressing (see `SFPlannerConfig.stall_replans`)."""
@@ -453,7 +448,7 @@ class SFPlanner:
 
         def imagine(actions: torch.Tensor) -> torch.Tensor:
             self.write_memory()
-            with self._memory_merged(len(actions)):
+            with self._memory.imagining(len(actions)) if self._memory is not None else nullcontext():
                 return self.world_model.imagine_latents(context, actions, steps=self.config.denoise_steps,
                                                         generator=self._generator, initial_noise=self.config.initial_noise)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -141,6 +141,11 @@ class FastMemory:
                     weight.copy_(original)
                     layer.enable_adapters(True)
             self._merged = False
+
+    def imagining(self, candidates: int) -> AbstractContextManager[None]:
+        """The block to imagine `candidates` sequences in: folded into the weights (`merged`) for
+        more than one; for a single candidate the LoRA branch costs less than the fold."""
+        return self.merged() if candidates > 1 else nullcontext()
 
     # -------------------------------------------------------------- writing
     def observe(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None) -> float:

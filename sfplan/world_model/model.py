@@ -26,8 +26,8 @@ class EpisodicMemory(Protocol):
         """Write the window previous ++ new (latents (B, T, C, h, w)) into memory; `actions`
         (B, f_g, k, A) are those that led into `new`."""
 
-    def merged(self) -> AbstractContextManager[None]:
-        """A block within which the model imagines with the memory folded into its weights."""
+    def imagining(self, candidates: int) -> AbstractContextManager[None]:
+        """The block within which the model imagines `candidates` sequences with the memory."""
 
 
 class VideoWorldModel(nn.Module):
@@ -259,7 +259,7 @@ class VideoWorldModel(nn.Module):
         f_g x k. Each predicted chunk becomes the context of the next. With `memory`, each
         generated chunk is written into it together with the chunk before (the paper's
         Algorithm 1a), so later chunks are imagined with the updated memory (folded into the
-        weights while a batch of B > 1 is imagined: see `FastMemory.merged`). `steps` and
+        weights while a batch of B > 1 is imagined: see `FastMemory.imagining`). `steps` and
         `initial_noise`: see `sample_chunk`.
         Returns (B, N*f_g, C, h, w).
         """
@@ -272,7 +272,7 @@ class VideoWorldModel(nn.Module):
         predicted = []
         previous = context
         for chunk_actions in chunks.unbind(dim=1):
-            with memory.merged() if memory is not None and batch > 1 else nullcontext():
+            with memory.imagining(batch) if memory is not None else nullcontext():
                 chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
             predicted.append(chunk)
             if memory is not None:
