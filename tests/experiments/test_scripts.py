@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from sfplan.fast import TARGETS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -134,14 +136,20 @@ def test_memory_cost_bench_times_each_adapter_against_batched_imagination(tmp_pa
                  "--repeats", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results" / "fast_memory_cost.json").read_text())
-    assert set(results["layers"]) == {"temporal_attention", "temporal", "all_attention"}
+    assert set(results["layers"]) == set(TARGETS)
     base = results["chunk_seconds"]
     for entry in results["layers"].values():
-        assert entry["adapter_parameters"] > 0 and entry["update_seconds"] > 0
+        assert entry["adapter_parameters"] > 0 and entry["update_seconds"] > 0 and entry["merge_seconds"] > 0
         for batch in ("1", "4"):
-            expected = (entry["update_seconds"] + entry["chunk_seconds_with_adapter"][batch]) / base[batch] - 1
-            assert entry["time_overhead"][batch] == pytest.approx(expected)
-    assert "overhead, batch 4" in (tmp_path / "results" / "fast_memory_cost.md").read_text()
+            in_place = (entry["update_seconds"] + entry["chunk_seconds_with_adapter"][batch]) / base[batch] - 1
+            assert entry["time_overhead_adapter_in_place"][batch] == pytest.approx(in_place)
+        # one candidate is imagined with the adapter in place, a batch with it folded (merge time included)
+        assert entry["time_overhead"]["1"] == pytest.approx(entry["time_overhead_adapter_in_place"]["1"])
+        folded = (entry["update_seconds"] + entry["chunk_seconds_merged"]["4"]) / base["4"] - 1
+        assert entry["time_overhead"]["4"] == pytest.approx(folded)
+        assert entry["chunk_seconds_merged"]["4"] > entry["merge_seconds"]
+    table = (tmp_path / "results" / "fast_memory_cost.md").read_text()
+    assert "overhead, batch 4" in table and "adapter in place, batch 4" in table
     refused = run("bench_memory_cost.py", "--checkpoint", str(tmp_path / "checkpoint"), "--batches", "0", cwd=tmp_path)
     assert refused.returncode != 0 and "--batches" in refused.stderr
 
