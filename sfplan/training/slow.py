@@ -18,7 +18,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointError, load_weights, read_config, replace_directory, save_pretrained
-from ..data import ChunkDataset, ChunkSpec, Episode, load_episodes
+from ..data import ChunkDataset, ChunkSpec, Episode, load_episodes, read_info
 from ..eval.video_metrics import psnr
 from ..world_model import FrameAutoencoder, RewardModel, RewardModelConfig, VideoWorldModel, WorldModelConfig
 from .config import TrainConfig
@@ -358,10 +358,23 @@ class TrainedRun:
     held_out: list[Episode]
 
 
-def load_run(directory: str | Path) -> TrainedRun:
-    """Load the world model of a training run and the episodes it held out."""
+def load_run(directory: str | Path, dataset: str | Path | None = None) -> TrainedRun:
+    """Load the world model of a training run and the episodes it held out.
+
+    A folder without `train_config.json` (a shipped checkpoint, say) needs `dataset`, the file its
+    world model was trained on: the last `TrainConfig.holdout_episodes` (5) episodes are held out.
+    """
     directory = Path(directory)
-    config = TrainConfig(**json.loads((directory / "train_config.json").read_text()))
+    config_path = directory / "train_config.json"
+    if not config_path.exists() and dataset is None:
+        raise CheckpointError(f"{directory} has no train_config.json: for a checkpoint, name the dataset its world model "
+                              "was trained on (`dataset`; --dataset in the eval scripts)")
+    if config_path.exists() and dataset is not None:
+        raise CheckpointError(f"{directory} is a training run whose train_config.json names its dataset: drop the dataset")
+    if dataset is None:
+        config = TrainConfig(**json.loads(config_path.read_text()))
+    else:
+        config = TrainConfig(dataset=str(dataset), output=str(directory), env_name=read_info(dataset).env_name)
     model = VideoWorldModel.from_pretrained(directory / "world_model")
     episodes = load_episodes(config.dataset, image_size=model.config.codec.image_size)
     return TrainedRun(model, config, split_episodes(episodes, config.holdout_episodes)[1])

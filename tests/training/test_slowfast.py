@@ -1,10 +1,12 @@
 import csv
 import json
+import shutil
 
 import pytest
 import torch
 
 from helpers import make_episode, tiny_world_model_config
+from sfplan.checkpoint import CheckpointError
 from sfplan.data import EpisodeWriter
 from sfplan.training import SlowFastConfig, SlowFastLoop, TrainConfig, load_run, slowfast_loop, train_slow
 from sfplan.training.slowfast import STATE_DIR, STATE_FILE
@@ -65,6 +67,22 @@ def test_the_loop_writes_a_run_the_eval_scripts_read_and_resumes_it(trained, tmp
     checks = [int(row["step"]) for row in rows if row["eval/psnr_memory"]]
     assert checks[0] == 0 and 3 in checks and checks[-1] == 5  # at the start, on resuming, at the end
     assert torch.load(output / STATE_DIR / STATE_FILE, weights_only=False)["step"] == 5
+
+
+def test_a_checkpoint_loads_as_a_run_given_the_dataset_its_model_was_trained_on(trained, tmp_path):
+    dataset = tmp_path / "six.h5"
+    with EpisodeWriter(dataset, "pointmass-push", "top", 16, {"image_size": 16}) as writer:
+        for seed in range(6):
+            writer.add(make_episode(12, image_size=16, action_dim=2, seed=seed))
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(trained[1] / "world_model", checkpoint / "world_model")
+    run = load_run(checkpoint, dataset)
+    assert [episode.seed for episode in run.held_out] == [1, 2, 3, 4, 5]  # the last 5, as a training run holds out
+    assert run.train_config.env_name == "pointmass-push" and run.model.config.codec.image_size == 16
+    with pytest.raises(CheckpointError, match="has no train_config.json: for a checkpoint, name the dataset"):
+        load_run(checkpoint)
+    with pytest.raises(CheckpointError, match="is a training run whose train_config.json names its dataset"):
+        load_run(trained[1], dataset)
 
 
 def test_the_memory_shapes_the_base_weights_the_control_learns_without_it(trained, tmp_path):
