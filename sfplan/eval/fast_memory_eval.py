@@ -12,6 +12,7 @@ import torch
 from ..data import ChunkSpec, Episode, consecutive_chunks
 from ..fast import FastMemory
 from ..world_model import VideoWorldModel
+from .throughput import fastest_seconds
 from .video_metrics import count_scene_cuts, psnr
 
 WindowRule = Callable[[list[torch.Tensor]], torch.Tensor]
@@ -142,21 +143,15 @@ def memory_update_seconds(memory: FastMemory, repeats: int = 5, warmup: int = 3)
     actions = torch.zeros(1, config.target_frames, config.frame_skip, config.action_dim)
     for _ in range(warmup):
         memory.observe(previous, new, actions)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        memory.observe(previous, new, actions)
-        best = min(best, time.perf_counter() - start)
-    return best
+    return fastest_seconds(lambda: memory.observe(previous, new, actions), repeats)
 
 
 def memory_merge_seconds(memory: FastMemory, repeats: int = 5) -> float:
     """Seconds to fold the adapter into the weights and restore them (`FastMemory.merged`), the
     fastest of `repeats`: what imagining a batch with the memory merged pays on top of the chunk."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def fold_and_restore() -> None:
         with memory.merged():
             pass
-        best = min(best, time.perf_counter() - start)
-    return best
+
+    return fastest_seconds(fold_and_restore, repeats)

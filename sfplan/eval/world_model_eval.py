@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 
 from ..data import ChunkDataset, ChunkSpec, Episode
 from ..world_model import RewardModel, VideoWorldModel
+from .throughput import fastest_seconds
 from .video_metrics import changed_pixel_mask, count_scene_cuts, psnr, ssim
 
 
@@ -164,9 +164,5 @@ def imagined_frames_per_second(
     actions = torch.rand(batch_size, chunks * config.steps_per_chunk, config.action_dim) * 2 - 1
     for _ in range(warmup):
         model.imagine_latents(context, actions[:, : config.steps_per_chunk], steps=steps)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.imagine_latents(context, actions, steps=steps)
-        best = min(best, time.perf_counter() - start)
+    best = fastest_seconds(lambda: model.imagine_latents(context, actions, steps=steps), repeats)
     return batch_size * chunks * config.target_frames / best

@@ -119,7 +119,8 @@ class FastMemory:
     def merged(self) -> Iterator[None]:
         """Within this block the adapter is folded into the base weights: the model computes what
         it computes with the adapter in place (up to float rounding) without the LoRA branch in
-        every call, which at a batch of 16 candidates costs 10-25% of a chunk. Use it around
+        every call, which for many candidates costs up to a quarter of a chunk (with temporal
+        convolutions adapted; see docs/fast_memory.md). Use it around
         imagination; writing into the memory inside it is refused. On exit the base weights
         are copied back exactly."""
         if self._merged:
