@@ -71,8 +71,8 @@ class SFPlannerConfig:
     horizon_chunks:  planned world-model chunks (each `target_frames * frame_skip` env steps).
     replan_every:    env steps executed from each plan before replanning (action chunking);
                      0 means one world-model chunk.
-    samples, iterations, elites, temperature, init_std, min_std, max_std, prior_fraction,
-    max_score_calls, prior_margin: the sampling planner's settings (see `SamplingPlannerConfig`).
+    samples, iterations, elites, temperature, noise_beta, binary_dims, init_std, min_std, max_std,
+    prior_fraction, max_score_calls, prior_margin: the sampling planner's settings (see `SamplingPlannerConfig`).
     denoise_steps:   world-model sampling steps per imagined chunk.
     initial_noise:   the world model's sampling noise scale while planning (see
                      `WorldModelConfig.initial_noise`): 0, deterministic imagination, so candidates
@@ -93,6 +93,11 @@ class SFPlannerConfig:
                      while it makes progress; when it stops making any, the world model's guess is
                      worth trying. 0: the margin always applies.
     stall_tolerance: reward the real frames must gain to count as progress (reward per step).
+    stall_rescue_replans: replans in a row the planner acts for once the prior is seen stuck; then
+                     the prior is followed again and watched for a fresh `stall_replans` window, so
+                     a rescue that did not help (a lift tried before the grasp held, say) is not
+                     followed by more overrides from a state the planner made worse. 0: the planner
+                     acts for as long as the stall lasts.
     value_weight:    adds value_weight x the value model's value of the last imagined frame (its
                      discounted reward-to-go, in reward per step), so the score sees past the
                      horizon: whether the episode is still on its way to success. Needs a value
@@ -112,6 +117,8 @@ class SFPlannerConfig:
     iterations: int = 2
     elites: int = 6
     temperature: float = 0.5
+    noise_beta: float = 0.0
+    binary_dims: tuple[int, ...] = ()
     init_std: float = 0.6
     min_std: float = 0.05
     max_std: float = 1.0
@@ -126,6 +133,7 @@ class SFPlannerConfig:
     value_weight: float = 0.0
     stall_replans: int = 0
     stall_tolerance: float = 0.02
+    stall_rescue_replans: int = 0
     use_memory: bool = True
     keep_memory: bool = False
     memory: FastMemoryConfig = field(default_factory=FastMemoryConfig)
@@ -149,8 +157,9 @@ class SFPlannerConfig:
             raise ValueError("imagination_draws > 1 needs initial_noise > 0: from the noise's mean every draw is the same")
         if self.uncertainty_penalty < 0:
             raise ValueError(f"uncertainty_penalty must be >= 0, got {self.uncertainty_penalty}")
-        if self.stall_replans < 0 or self.stall_tolerance < 0:
-            raise ValueError(f"stall_replans and stall_tolerance must be >= 0, got {self.stall_replans}, {self.stall_tolerance}")
+        if min(self.stall_replans, self.stall_tolerance, self.stall_rescue_replans) < 0:
+            raise ValueError(f"stall_replans, stall_tolerance and stall_rescue_replans must be >= 0, got "
+                             f"{self.stall_replans}, {self.stall_tolerance}, {self.stall_rescue_replans}")
         if self.stall_replans > 0 and self.prior_margin is None:
             raise ValueError("stall_replans > 0 lifts the prior margin while the prior is stuck; set prior_margin "
                              "(e.g. inf: follow the prior unless it is stuck) or stall_replans=0")
@@ -213,8 +222,8 @@ class SFPlanner:
             horizon=self.config.horizon_chunks * wm.steps_per_chunk,
             action_dim=wm.action_dim,
             **{name: getattr(self.config, name) for name in (
-                "samples", "iterations", "elites", "temperature", "init_std", "min_std", "max_std",
-                "prior_fraction", "max_score_calls", "prior_margin")},
+                "samples", "iterations", "elites", "temperature", "noise_beta", "binary_dims", "init_std", "min_std",
+                "max_std", "prior_fraction", "max_score_calls", "prior_margin")},
         )
         self.planner = make_planner(self.config.planner, planner_config)
         self._memory = FastMemory(world_model, self.config.memory, seed=self.config.seed) if self.config.use_memory else None
@@ -226,6 +235,8 @@ class SFPlanner:
         self._actions: list[np.ndarray] = []  # executed this episode, one per env step
         self._queue: list[np.ndarray] = []
         self.progress_readings: list[ProgressReading] = []  # the real frame at each replan of this episode
+        self._watch_from = 0  # first reading of the window the stall gate watches (see stall_rescue_replans)
+        self._rescues_in_row = 0
         self._first_frame_given = False
         self._latest_plan: tuple[torch.Tensor, torch.Tensor] | None = None  # context and first-chunk actions
         self._last_imagined: torch.Tensor | None = None
@@ -316,6 +327,7 @@ class SFPlanner:
         """Start a new episode: forget frames, queued actions and the warm start; fresh memory
         unless `keep_memory`. With `observation`, it becomes the first frame."""
         self._latents, self._actions, self._queue, self.progress_readings = [], [], [], []
+        self._watch_from, self._rescues_in_row = 0, 0
         self._latest_plan, self._last_imagined = None, None
         self.planner.reset()
         if self._memory is not None and not self.config.keep_memory:
@@ -421,7 +433,12 @@ class SFPlanner:
         has stopped progressing (see `SFPlannerConfig.stall_replans`)."""
         reward, success_logit = self.reward_model(self._latents[-1][None])
         self.progress_readings.append(ProgressReading(float(reward), float(success_logit)))
-        return prior_stalled(self.progress_readings, self.config.stall_replans, self.config.stall_tolerance)
+        config = self.config
+        stalled = prior_stalled(self.progress_readings[self._watch_from :], config.stall_replans, config.stall_tolerance)
+        self._rescues_in_row = self._rescues_in_row + 1 if stalled else 0
+        if config.stall_rescue_replans and self._rescues_in_row == config.stall_rescue_replans:
+            self._watch_from, self._rescues_in_row = len(self.progress_readings), 0
+        return stalled
 
     def _frames(self, count: int, end: int) -> torch.Tensor:
         """Latents of `count` frames `frame_skip` apart ending at index `end` (episode start repeated)."""

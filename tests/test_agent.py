@@ -239,10 +239,29 @@ def test_prior_counts_as_stalled_when_the_real_frames_stop_gaining_reward(monkey
     # replan 4 (0-based): the last 3 readings (<= 0.21) never beat the best before them (0.2) by 0.02;
     # replan 6 reads 0.5: progress again. A predicted success is never a stall.
     assert [agent._prior_stalled() for _ in range(7)] == expected
-    with pytest.raises(ValueError, match="stall_replans and stall_tolerance must be >= 0"):
+    with pytest.raises(ValueError, match="stall_replans, stall_tolerance and stall_rescue_replans must be >= 0"):
         SFPlannerConfig(stall_replans=-1)
     with pytest.raises(ValueError, match="set prior_margin"):
         SFPlannerConfig(stall_replans=3, prior_fraction=0.5)  # no margin to lift: the gate would do nothing
+
+
+@pytest.mark.parametrize("rescue_replans, expected", [
+    (0, [False, False] + [True] * 8),
+    (1, [False, False, True] * 3 + [False]),
+    (2, [False, False, True, True] * 2 + [False, False]),
+])
+def test_a_rescue_lasts_stall_rescue_replans_then_the_prior_gets_a_fresh_window(monkeypatch, rescue_replans, expected):
+    agent = tiny_agent(tiny_prior(), stall_replans=2, prior_fraction=0.5, prior_margin=math.inf,
+                       stall_rescue_replans=rescue_replans)
+    monkeypatch.setattr(agent.reward_model, "forward", lambda latents: (torch.tensor([0.3]), torch.tensor([-1.0])))
+    agent._latents = [torch.zeros(2, 8, 8)]
+    # A flat reading: stuck from replan 2 (0-based) on, when 2 readings have not beaten the one
+    # before them. With a rescue of N replans the prior is then followed until a fresh window of
+    # 2 replans after the rescue shows no progress either.
+    assert [agent._prior_stalled() for _ in range(10)] == expected
+    agent.reset()
+    agent._latents = [torch.zeros(2, 8, 8)]
+    assert [agent._prior_stalled() for _ in range(3)] == expected[:3]  # a new episode watches from its start
 
 
 def test_an_infinite_margin_follows_the_prior_without_imagining_candidates_or_writing_memory(push_env, monkeypatch):

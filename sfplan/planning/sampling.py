@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import PlanStats, PriorFn, ScoreFn
+from .noise import colored_noise
 
 
 @dataclass
@@ -27,6 +28,15 @@ class SamplingPlannerConfig:
     elites:          CEM: best candidates the new mean/std are fitted to (MPPI ignores it).
     temperature:     MPPI: weights are exp((score - max score) / temperature), in score units;
                      smaller trusts the best candidates more (CEM ignores it).
+    noise_beta:      colour of the Gaussian samples along time (iCEM): their power spectrum falls as
+                     1 / f^noise_beta. 0: white, every step perturbed independently; 2: a
+                     perturbation persists over the horizon (close the gripper and keep it closed),
+                     so candidates differ in behaviour, not in jitter. Each entry keeps the std.
+    binary_dims:     action entries that are on/off commands, e.g. a gripper that reads only the
+                     sign of its action (robosuite's do): in the Gaussian samples they are set to
+                     action_high where the sample is at or above the middle of the bounds and to
+                     action_low below it, so a candidate opens or closes for as long as its
+                     (coloured) noise keeps its sign instead of dithering around the middle.
     init_std:        std of the sampling Gaussian at a cold start and for the steps `shift` pads
                      on, in action units.
     min_std/max_std: bounds the refitted std is clipped to (min keeps exploring, max stops
@@ -54,6 +64,8 @@ class SamplingPlannerConfig:
     iterations: int = 6
     elites: int = 32
     temperature: float = 0.5
+    noise_beta: float = 0.0
+    binary_dims: tuple[int, ...] = ()
     init_std: float = 0.5
     min_std: float = 0.05
     max_std: float = 1.0
@@ -74,6 +86,11 @@ class SamplingPlannerConfig:
             raise ValueError(f"elites must be in [1, samples={self.samples}], got {self.elites}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0 (in score units), got {self.temperature}")
+        if self.noise_beta < 0:
+            raise ValueError(f"noise_beta must be >= 0 (0: white noise, 2: Brownian-like), got {self.noise_beta}")
+        self.binary_dims = tuple(self.binary_dims)  # a list when read from JSON
+        if any(not 0 <= dim < self.action_dim for dim in self.binary_dims):
+            raise ValueError(f"binary_dims must index actions in [0, action_dim={self.action_dim}), got {list(self.binary_dims)}")
         if not 0 <= self.min_std <= self.max_std or self.max_std <= 0:
             raise ValueError(
                 f"need 0 <= min_std <= max_std and max_std > 0, got min_std={self.min_std}, max_std={self.max_std}"
@@ -221,13 +238,19 @@ class SamplingPlanner(ABC):
     def _candidates(
         self, mean: torch.Tensor, std: torch.Tensor, prior: PriorFn | None, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """(samples, H, A): the mean, the prior's proposals, then Gaussian samples, clipped."""
+        """(samples, H, A): the mean, the prior's proposals, then Gaussian samples (coloured by
+        `noise_beta`, `binary_dims` at the bounds), clipped."""
         config = self.config
         parts = [mean[None]]
         if prior is not None:
             parts.append(self._propose(prior, config.prior_candidates))
         gaussian = config.samples - sum(len(part) for part in parts)
-        parts.append(mean + std * torch.randn((gaussian, *mean.shape), generator=generator))
+        samples = mean + std * colored_noise((gaussian, *mean.shape), config.noise_beta, generator)
+        if config.binary_dims:
+            dims = list(config.binary_dims)
+            middle = (config.action_low + config.action_high) / 2
+            samples[..., dims] = torch.where(samples[..., dims] >= middle, config.action_high, config.action_low)
+        parts.append(samples)
         return torch.cat(parts).clamp(config.action_low, config.action_high)
 
     def _propose(self, prior: PriorFn, n: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from sfplan.planning import PLANNERS, Planner, SamplingPlannerConfig, make_planner
+from sfplan.planning.noise import colored_noise
 
 H, A = 5, 2
 NAMES = sorted(PLANNERS)
@@ -247,6 +248,8 @@ def test_a_bad_score_raises_a_clear_error(name):
         (dict(prior_fraction=1.5), r"prior_fraction must be in \[0, 1\]"),
         (dict(prior_fraction=0.001), "rounds to 0 prior candidates"),
         (dict(max_score_calls=0), "max_score_calls must be >= 1"),
+        (dict(noise_beta=-1.0), "noise_beta must be >= 0"),
+        (dict(binary_dims=[2]), r"binary_dims must index actions in \[0, action_dim=2\), got \[2\]"),
     ],
 )
 def test_bad_configs_raise_clear_errors(overrides, message):
@@ -269,3 +272,57 @@ def test_prior_fraction_of_one_leaves_the_mean_its_slot(name):
     score = CountingScore(quadratic(random_target()))
     make_planner(name, config(iterations=2, prior_fraction=1.0)).plan(score, prior=lambda n: torch.zeros(n, H, A))
     assert [len(batch) for batch in score.batches] == [128, 128]
+
+
+def lag_one_correlation(noise: torch.Tensor) -> float:
+    """Mean correlation of (N, H, A) noise between consecutive time steps."""
+    return float((noise[:, 1:] * noise[:, :-1]).mean() / noise.var())
+
+
+@pytest.mark.parametrize("beta, steps", [(0.5, 16), (2.0, 16), (2.0, 15), (3.0, 1)])
+def test_colored_noise_has_unit_variance_and_the_asked_correlation(beta, steps):
+    noise = colored_noise((20_000, steps, 3), beta, seeded())
+    assert noise.shape == (20_000, steps, 3) and noise.dtype == torch.float32
+    assert noise.var().item() == pytest.approx(1.0, abs=0.03)
+    assert noise.mean().abs().item() < 0.02
+    if steps > 1:
+        assert lag_one_correlation(noise) > {0.5: 0.2, 2.0: 0.7}[beta]
+
+
+def test_white_noise_is_torch_randn_and_a_negative_beta_is_refused():
+    white = colored_noise((100, 16, 3), 0.0, seeded(3))
+    assert torch.equal(white, torch.randn((100, 16, 3), generator=seeded(3)))
+    assert abs(lag_one_correlation(colored_noise((20_000, 16, 3), 0.0, seeded()))) < 0.02
+    with pytest.raises(ValueError, match="noise beta must be >= 0"):
+        colored_noise((1, 4, 1), -0.5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_planners_gaussian_candidates_take_the_noise_colour(name):
+    correlation = {}
+    for beta in (0.0, 2.0):
+        score = CountingScore(quadratic(torch.zeros(16, A)))
+        planner = make_planner(name, config(horizon=16, samples=512, iterations=1, init_std=0.5, noise_beta=beta))
+        planner.plan(score, seeded())
+        perturbations = score.batches[0][1:] / 0.5  # slot 0 is the mean (zero); the rest are mean + std * noise
+        correlation[beta] = lag_one_correlation(perturbations)
+    assert abs(correlation[0.0]) < 0.05
+    assert correlation[2.0] > 0.6
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_binary_dims_make_gaussian_candidates_commit_to_a_bound(name):
+    # Action 1 is an on/off command (a gripper that reads only its sign): sampled candidates hold
+    # it at -1 or +1, coloured noise keeps it there for stretches; the mean and the prior's plan keep theirs.
+    score = CountingScore(quadratic(torch.zeros(16, A)))
+    prior_plan = torch.full((16, A), 0.25)
+    planner = make_planner(name, config(horizon=16, samples=64, iterations=1, noise_beta=2.0, binary_dims=[1],
+                                        prior_fraction=1 / 64, action_low=-1.0, action_high=1.0))
+    planner.plan(score, seeded(), prior=lambda n: prior_plan.expand(n, -1, -1))
+    candidates = score.batches[0]
+    assert torch.equal(candidates[0], torch.zeros(16, A)) and torch.equal(candidates[1], prior_plan)
+    sampled = candidates[2:]
+    assert set(sampled[..., 1].unique().tolist()) == {-1.0, 1.0}
+    assert sampled[..., 0].unique().numel() > 100  # the other action stays continuous
+    switches = (sampled[:, 1:, 1] != sampled[:, :-1, 1]).float().mean()
+    assert switches < 0.3  # white noise around 0 switches at every other step
