@@ -71,8 +71,8 @@ class SFPlannerConfig:
     horizon_chunks:  planned world-model chunks (each `target_frames * frame_skip` env steps).
     replan_every:    env steps executed from each plan before replanning (action chunking);
                      0 means one world-model chunk.
-    samples, iterations, elites, temperature, noise_beta, binary_dims, init_std, min_std, max_std,
-    prior_fraction, max_score_calls, prior_margin: the sampling planner's settings (see `SamplingPlannerConfig`).
+    samples, iterations, elites, temperature, noise_beta, binary_dims, hold_binary, init_std, min_std,
+    max_std, prior_fraction, max_score_calls, prior_margin: the sampling planner's settings (see `SamplingPlannerConfig`).
     denoise_steps:   world-model sampling steps per imagined chunk.
     initial_noise:   the world model's sampling noise scale while planning (see
                      `WorldModelConfig.initial_noise`): 0, deterministic imagination, so candidates
@@ -119,6 +119,7 @@ class SFPlannerConfig:
     temperature: float = 0.5
     noise_beta: float = 0.0
     binary_dims: tuple[int, ...] = ()
+    hold_binary: bool = False
     init_std: float = 0.6
     min_std: float = 0.05
     max_std: float = 1.0
@@ -222,8 +223,8 @@ class SFPlanner:
             horizon=self.config.horizon_chunks * wm.steps_per_chunk,
             action_dim=wm.action_dim,
             **{name: getattr(self.config, name) for name in (
-                "samples", "iterations", "elites", "temperature", "noise_beta", "binary_dims", "init_std", "min_std",
-                "max_std", "prior_fraction", "max_score_calls", "prior_margin")},
+                "samples", "iterations", "elites", "temperature", "noise_beta", "binary_dims", "hold_binary",
+                "init_std", "min_std", "max_std", "prior_fraction", "max_score_calls", "prior_margin")},
         )
         self.planner = make_planner(self.config.planner, planner_config)
         self._memory = FastMemory(world_model, self.config.memory, seed=self.config.seed) if self.config.use_memory else None
@@ -416,6 +417,21 @@ class SFPlanner:
             scores = scores + self.config.value_weight * self.value_model(latents[:, -1])
         return scores
 
+    @torch.no_grad()
+    def score_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """The planner's scores, (N,), of (N, H, A) action sequences that start after the latest
+        observation the agent was given: each imagined from the agent's frames with its fast memory
+        (and `imagination_draws`) and scored by `score_imagined`, exactly as a replan scores its
+        candidates. Lets a caller ask the agent what it expects of plans of its own."""
+        expected = (self.planner.config.horizon, self.world_model.config.action_dim)
+        if actions.ndim != 3 or tuple(actions.shape[1:]) != expected:
+            raise ValueError(f"actions must be (N, {expected[0]}, {expected[1]}) (N, horizon, action_dim), "
+                             f"got {tuple(actions.shape)}")
+        if not self._latents:
+            raise ValueError("no frames yet: call reset(observation) or act(observation) before score_actions")
+        with torch_threads(self.config.threads):
+            return self._score_actions(self._context(), actions.float())
+
     # -------------------------------------------------------------- internals
     def _remember(self, observation: dict[str, np.ndarray]) -> None:
         image = observation.get("image") if isinstance(observation, dict) else None
@@ -427,6 +443,24 @@ class SFPlanner:
         with torch.no_grad():
             self._latents.append(self.world_model.codec.encode(frame[None, None])[0, 0])
         self._observe_completed_chunk()
+
+    def _context(self) -> torch.Tensor:
+        """(1, f_p, C, h, w) latents of the last context frames, `frame_skip` apart."""
+        return self._frames(self.world_model.config.context_frames, len(self._latents) - 1)
+
+    def _score_actions(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """(N,) scores of (N, H, A) actions imagined from `context` (see `score_actions`)."""
+        self.write_memory()
+        draws = self.config.imagination_draws
+        with self._memory.imagining(len(actions) * draws) if self._memory is not None else nullcontext():
+            latents = self.world_model.imagine_latents(
+                context, actions.repeat(draws, 1, 1), steps=self.config.denoise_steps, generator=self._generator,
+                initial_noise=self.config.initial_noise)
+        scores = self.score_imagined(latents)
+        if draws == 1:
+            return scores
+        scores = scores.reshape(draws, len(actions))
+        return scores.mean(dim=0) - self.config.uncertainty_penalty * scores.std(dim=0)
 
     def _prior_stalled(self) -> bool:
         """Record the reward model's reading of the current real frame; True when the episode
@@ -460,22 +494,8 @@ class SFPlanner:
     @torch.no_grad()
     def _replan(self) -> None:
         start = time.perf_counter()
-        wm = self.world_model.config
-        context = self._frames(wm.context_frames, len(self._latents) - 1)
-
-        def imagine(actions: torch.Tensor) -> torch.Tensor:
-            self.write_memory()
-            with self._memory.imagining(len(actions)) if self._memory is not None else nullcontext():
-                return self.world_model.imagine_latents(context, actions, steps=self.config.denoise_steps,
-                                                        generator=self._generator, initial_noise=self.config.initial_noise)
-
-        def score(actions: torch.Tensor) -> torch.Tensor:
-            draws = self.config.imagination_draws
-            scores = self.score_imagined(imagine(actions.repeat(draws, 1, 1)))
-            if draws == 1:
-                return scores
-            scores = scores.reshape(draws, len(actions))
-            return scores.mean(dim=0) - self.config.uncertainty_penalty * scores.std(dim=0)
+        context = self._context()
+        score = lambda actions: self._score_actions(context, actions)  # noqa: E731
 
         prior = None
         if self.proposals is not None:
@@ -484,7 +504,8 @@ class SFPlanner:
         plan = self.planner.plan(score, generator=self._generator, prior=prior, keep_prior_within_margin=not self._prior_stalled())
         self.planner.shift(self.replan_every)
         self._queue = [action for action in plan[: self.replan_every].numpy().astype(np.float32)]
-        self._latest_plan, self._last_imagined = (context, plan[None, : wm.steps_per_chunk]), None
+        self._latest_plan = (context, plan[None, : self.world_model.config.steps_per_chunk])
+        self._last_imagined = None
         self.plan_seconds.append(time.perf_counter() - start)
         self.plan_stats.append(self.planner.last_stats)
 

@@ -376,3 +376,22 @@ def test_an_episode_run_without_its_imagined_video_says_so(push_env):
         record.side_by_side()
     record = run_agent_episode(push_env, agent, seed=0)
     assert record.side_by_side().shape == (10, 16, 32, 3)
+
+
+def test_score_actions_gives_the_scores_a_replan_gave_its_candidates(push_env, monkeypatch):
+    agent = tiny_agent()
+    scored = []
+    original = agent.planner._score
+    monkeypatch.setattr(agent.planner, "_score", lambda score, candidates: scored.append(
+        (candidates, original(score, candidates))) or scored[-1][1])
+    observation, _ = push_env.reset(seed=0)
+    agent.reset(observation)
+    for _ in range(5):
+        observation, *_ = push_env.step(agent.act(observation))
+    assert len(scored) >= 2 and agent.memory.chunks_observed >= 1  # the last replan imagined with the memory
+    candidates, scores = scored[-1]
+    torch.testing.assert_close(agent.score_actions(candidates), scores)
+    with pytest.raises(ValueError, match=r"actions must be \(N, 4, 2\)"):
+        agent.score_actions(candidates[:, :2])
+    with pytest.raises(ValueError, match="no frames yet"):
+        tiny_agent().score_actions(candidates)

@@ -22,7 +22,7 @@ def colored_noise(shape: tuple[int, int, int], beta: float, generator: torch.Gen
     """
     if beta < 0:
         raise ValueError(f"noise beta must be >= 0 (0: white noise, 2: Brownian-like), got {beta}")
-    if beta == 0:
+    if beta == 0 or 0 in shape:  # (an FFT of nothing is an error, not an empty result)
         return torch.randn(shape, generator=generator)
     count, steps, dims = shape
     frequencies = torch.fft.rfftfreq(steps, dtype=torch.float64)

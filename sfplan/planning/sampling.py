@@ -37,6 +37,10 @@ class SamplingPlannerConfig:
                      action_high where the sample is at or above the middle of the bounds and to
                      action_low below it, so a candidate opens or closes for as long as its
                      (coloured) noise keeps its sign instead of dithering around the middle.
+    hold_binary:     also score, in every iteration, the prior's own plan (the mean without a
+                     prior) with each binary dim held at each bound for the whole horizon (2 per
+                     binary dim, in place of Gaussian samples): "the same motion, but commit to
+                     closing / opening the gripper".
     init_std:        std of the sampling Gaussian at a cold start and for the steps `shift` pads
                      on, in action units.
     min_std/max_std: bounds the refitted std is clipped to (min keeps exploring, max stops
@@ -66,6 +70,7 @@ class SamplingPlannerConfig:
     temperature: float = 0.5
     noise_beta: float = 0.0
     binary_dims: tuple[int, ...] = ()
+    hold_binary: bool = False
     init_std: float = 0.5
     min_std: float = 0.05
     max_std: float = 1.0
@@ -91,6 +96,11 @@ class SamplingPlannerConfig:
         self.binary_dims = tuple(self.binary_dims)  # a list when read from JSON
         if any(not 0 <= dim < self.action_dim for dim in self.binary_dims):
             raise ValueError(f"binary_dims must index actions in [0, action_dim={self.action_dim}), got {list(self.binary_dims)}")
+        if self.hold_binary and not self.binary_dims:
+            raise ValueError("hold_binary holds the binary action dims at their bounds: set binary_dims too")
+        if self.hold_binary and 1 + self.prior_candidates + 2 * len(self.binary_dims) > self.samples:
+            raise ValueError(f"samples={self.samples} leaves no room for the mean, {self.prior_candidates} prior "
+                             f"proposals and {2 * len(self.binary_dims)} held-binary candidates; raise samples")
         if not 0 <= self.min_std <= self.max_std or self.max_std <= 0:
             raise ValueError(
                 f"need 0 <= min_std <= max_std and max_std > 0, got min_std={self.min_std}, max_std={self.max_std}"
@@ -238,12 +248,14 @@ class SamplingPlanner(ABC):
     def _candidates(
         self, mean: torch.Tensor, std: torch.Tensor, prior: PriorFn | None, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """(samples, H, A): the mean, the prior's proposals, then Gaussian samples (coloured by
-        `noise_beta`, `binary_dims` at the bounds), clipped."""
+        """(samples, H, A): the mean, the prior's proposals, the held-binary variants of the prior's
+        plan, then Gaussian samples (coloured by `noise_beta`, `binary_dims` at the bounds), clipped."""
         config = self.config
         parts = [mean[None]]
         if prior is not None:
             parts.append(self._propose(prior, config.prior_candidates))
+        if config.hold_binary:
+            parts.append(self._held_binary(parts[-1][0]))
         gaussian = config.samples - sum(len(part) for part in parts)
         samples = mean + std * colored_noise((gaussian, *mean.shape), config.noise_beta, generator)
         if config.binary_dims:
@@ -252,6 +264,16 @@ class SamplingPlanner(ABC):
             samples[..., dims] = torch.where(samples[..., dims] >= middle, config.action_high, config.action_low)
         parts.append(samples)
         return torch.cat(parts).clamp(config.action_low, config.action_high)
+
+    def _held_binary(self, plan: torch.Tensor) -> torch.Tensor:
+        """(2 x binary dims, H, A): `plan` with one binary dim held at action_low, then at action_high."""
+        held = []
+        for dim in self.config.binary_dims:
+            for bound in (self.config.action_low, self.config.action_high):
+                variant = plan.clone()
+                variant[:, dim] = bound
+                held.append(variant)
+        return torch.stack(held)
 
     def _propose(self, prior: PriorFn, n: int) -> torch.Tensor:
         """(n, H, A) float32 CPU proposals of the prior, shape-checked."""

@@ -343,3 +343,22 @@ def test_stall_gate_reads_the_priors_episodes_and_sorts_where_the_gate_fires(tmp
         groups = [set(fired["fires_on_failures"]), set(fired["fires_before_success"]), set(fired["fires_after_success"])]
         assert sum(map(len, groups)) == len(set().union(*groups)) and set().union(*groups) <= seeds
     assert "stall_replans" in (tmp_path / "results" / "stall_gate.md").read_text()
+
+
+def test_stall_probe_scores_and_replays_each_probe_from_the_priors_state(tmp_path):
+    from sfplan.policies import BCPolicy, BCPolicyConfig
+
+    save_tiny_agent(tmp_path / "checkpoint")
+    BCPolicy(BCPolicyConfig(image_size=16, proprio_dim=4, action_dim=2, chunk=2)).save_pretrained(
+        tmp_path / "checkpoint" / "proposal_policy")
+    result = run("stall_probe.py", "--env", "pointmass-push", "--image-size", "16", "--max-episode-steps", "12",
+                 "--seeds", "3", "4", "--step", "3", "--gripper-dim", "1", "--vertical-dim", "0", "--threads", "1",
+                 "--checkpoint", str(tmp_path / "checkpoint"), "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "results" / "stall_probe.json").read_text())
+    assert set(results["seeds"]) == {"3", "4"}
+    for entry in results["seeds"].values():
+        assert set(entry["scores"]) == set(entry["rescued"]) and len(entry["scores"]) == 5
+        assert entry["pick"] == max(entry["scores"], key=entry["scores"].get)
+    assert results["pick_rescued"] == sum(entry["rescued"][entry["pick"]] for entry in results["seeds"].values())
+    assert "world model's pick" in (tmp_path / "results" / "stall_probe.md").read_text()

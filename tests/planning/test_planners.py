@@ -249,6 +249,8 @@ def test_a_bad_score_raises_a_clear_error(name):
         (dict(prior_fraction=0.001), "rounds to 0 prior candidates"),
         (dict(max_score_calls=0), "max_score_calls must be >= 1"),
         (dict(noise_beta=-1.0), "noise_beta must be >= 0"),
+        (dict(hold_binary=True), "set binary_dims too"),
+        (dict(samples=4, elites=2, prior_fraction=0.5, binary_dims=[0, 1], hold_binary=True), "raise samples"),
         (dict(binary_dims=[2]), r"binary_dims must index actions in \[0, action_dim=2\), got \[2\]"),
     ],
 )
@@ -293,6 +295,7 @@ def test_white_noise_is_torch_randn_and_a_negative_beta_is_refused():
     white = colored_noise((100, 16, 3), 0.0, seeded(3))
     assert torch.equal(white, torch.randn((100, 16, 3), generator=seeded(3)))
     assert abs(lag_one_correlation(colored_noise((20_000, 16, 3), 0.0, seeded()))) < 0.02
+    assert colored_noise((0, 16, 3), 2.0, seeded()).shape == (0, 16, 3)  # every candidate slot already taken
     with pytest.raises(ValueError, match="noise beta must be >= 0"):
         colored_noise((1, 4, 1), -0.5)
 
@@ -326,3 +329,17 @@ def test_binary_dims_make_gaussian_candidates_commit_to_a_bound(name):
     assert sampled[..., 0].unique().numel() > 100  # the other action stays continuous
     switches = (sampled[:, 1:, 1] != sampled[:, :-1, 1]).float().mean()
     assert switches < 0.3  # white noise around 0 switches at every other step
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hold_binary_scores_the_priors_plan_committed_to_each_bound(name):
+    score = CountingScore(quadratic(torch.zeros(H, A)))
+    prior_plan = torch.full((H, A), 0.25)
+    planner = make_planner(name, config(samples=8, elites=2, iterations=2, binary_dims=[1], hold_binary=True,
+                                        prior_fraction=1 / 8))
+    planner.plan(score, seeded(), prior=lambda n: prior_plan.expand(n, -1, -1))
+    for candidates in score.batches:  # every iteration
+        assert torch.equal(candidates[1], prior_plan)
+        for slot, bound in ((2, -1.0), (3, 1.0)):
+            assert torch.equal(candidates[slot, :, 0], prior_plan[:, 0])
+            assert (candidates[slot, :, 1] == bound).all()
