@@ -13,18 +13,17 @@ there) and on its successful ones before their success (an override risks the ep
 from __future__ import annotations
 
 import argparse
-import math
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from sfplan import SFPlanner
-from sfplan.agent import PROPOSAL_POLICY, ProgressReading, prior_stalled
+from sfplan.agent import ProgressReading, prior_stalled
 from sfplan.envs import make
 from sfplan.eval import write_results
-from sfplan.eval.agent_rollout import run_agent_episode
+from sfplan.checkpoint import CheckpointError
+from sfplan.eval.agent_rollout import load_prior_follower, run_agent_episode
 
 
 def first_stall(readings: list[ProgressReading], window: int, tolerance: float) -> int | None:
@@ -46,11 +45,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("results"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if not (args.checkpoint / PROPOSAL_POLICY).is_dir():
-        raise SystemExit(f"{args.checkpoint} has no {PROPOSAL_POLICY}/: there is no prior to watch "
-                         "(export one with experiments/export_agent.py --bc)")
-    agent = SFPlanner.from_pretrained(args.checkpoint, threads=args.threads, prior_fraction=0.5, prior_margin=math.inf,
-                                      stall_replans=0)
+    try:
+        agent = load_prior_follower(args.checkpoint, args.threads)
+    except CheckpointError as error:
+        raise SystemExit(str(error)) from None
     tolerance = agent.config.stall_tolerance if args.tolerance is None else args.tolerance
     env = make(args.env, max_episode_steps=args.max_episode_steps, image_size=args.image_size)
     agent.check_env(env)

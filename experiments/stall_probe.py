@@ -16,7 +16,6 @@ The "world model's pick" row executes, per seed, the probe the world model score
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,7 +25,9 @@ from tqdm import tqdm
 
 from sfplan import SFPlanner
 from sfplan.envs import make
+from sfplan.checkpoint import CheckpointError
 from sfplan.eval import write_results
+from sfplan.eval.agent_rollout import load_prior_follower
 
 HAND_MADE = {  # (steps, gripper, vertical) phases; the last one is held to the end of the horizon
     "close, then lift": [(8, 1.0, 0.0), (8, 1.0, 0.5)],
@@ -103,10 +104,10 @@ def main() -> None:
     parser.add_argument("--name", default="stall_probe")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    agent = SFPlanner.from_pretrained(args.checkpoint, threads=args.threads, prior_fraction=0.5, prior_margin=math.inf,
-                                      stall_replans=0)
-    if agent.proposals is None:
-        raise SystemExit(f"{args.checkpoint} has no proposal_policy/: there is no prior to probe")
+    try:
+        agent = load_prior_follower(args.checkpoint, args.threads)
+    except CheckpointError as error:
+        raise SystemExit(str(error)) from None
     env = make(args.env, max_episode_steps=args.max_episode_steps, image_size=args.image_size)
     agent.check_env(env)
     per_seed = {}

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from ..agent import SFPlanner
+from ..agent import PROPOSAL_POLICY, SFPlanner
+from ..checkpoint import CheckpointError
+
+
+def load_prior_follower(checkpoint: str | Path, threads: int) -> SFPlanner:
+    """The checkpoint's agent set to act exactly as its BC prior, never imagining a candidate
+    (`prior_margin=inf stall_replans=0`), with its proposal policy in use (`prior_fraction` 0.5
+    when the saved one is 0). Raises a CheckpointError when the checkpoint has no proposal policy."""
+    checkpoint = Path(checkpoint)
+    if not (checkpoint / PROPOSAL_POLICY).is_dir():
+        raise CheckpointError(f"{checkpoint} has no {PROPOSAL_POLICY}/: there is no prior to follow "
+                              "(export one with experiments/export_agent.py --bc)")
+    follow = {"threads": threads, "prior_margin": math.inf, "stall_replans": 0}
+    try:
+        return SFPlanner.from_pretrained(checkpoint, **follow)
+    except ValueError:  # saved with prior_fraction 0: an infinite margin needs the prior's proposals
+        return SFPlanner.from_pretrained(checkpoint, **follow, prior_fraction=0.5)
 
 
 @dataclass
