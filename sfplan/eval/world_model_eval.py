@@ -101,6 +101,63 @@ def imagined_outcome_metrics(reward_model: RewardModel, latents: torch.Tensor, w
     }
 
 
+@torch.no_grad()
+def next_chunk_error_budget(
+    model: VideoWorldModel, windows: dict[str, torch.Tensor], steps: int = 1, initial_noise: float | None = 0.0,
+    batch_size: int = 32,
+) -> dict[str, list[float]]:
+    """Where the next-chunk error is: mean PSNR (dB) per target frame index, for
+      prediction:         the model's prediction (`steps`, `initial_noise` as in `sample_chunk`);
+      codec_ceiling:      the true frames encoded and decoded by the model's codec, the best any
+                          prediction in its latent space can score;
+      repeat_last:        the last context frame repeated;
+      motionless_context: the prediction when every context frame is the last one, so the
+                          context shows no motion (what the model reads from motion in it);
+      shuffled_actions:   the prediction from another window's actions (what it reads from actions).
+    """
+    target = windows["target"]
+    motionless = windows["context"][:, -1:].expand_as(windows["context"]).contiguous()
+
+    def decoded(context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        latents = imagine_windows(model, context, actions, steps, initial_noise, batch_size)
+        return torch.cat([model.codec.decode(batch) for batch in latents.split(batch_size)])
+
+    predictions = {
+        "prediction": decoded(windows["context"], windows["actions"]),
+        "codec_ceiling": torch.cat([model.codec.decode(model.codec.encode(batch)) for batch in target.split(batch_size)]),
+        "repeat_last": windows["context"][:, -1:].expand_as(target),
+        "motionless_context": decoded(motionless, windows["actions"]),
+        "shuffled_actions": decoded(windows["context"], windows["actions"].roll(shifts=1, dims=0)),
+    }
+    return {
+        name: [psnr(frames[:, index], target[:, index]).mean().item() for index in range(target.shape[1])]
+        for name, frames in predictions.items()
+    }
+
+
+@torch.no_grad()
+def changed_shares(
+    model: VideoWorldModel, windows: dict[str, torch.Tensor], latent_threshold: float = 0.1, batch_size: int = 32
+) -> dict[str, float]:
+    """How local the codec's latents are, over the windows' target frames:
+      pixels:  the share of pixels that differ from the last context frame (`changed_pixel_mask`);
+      latents: the share of latent positions whose latent moves from the last context frame's
+               by more than `latent_threshold` x the latents' std (`target_std`) in some channel.
+    Latents that change well beyond the pixels that move make the world model predict change
+    where nothing moved."""
+    target = windows["target"]
+    last = windows["context"][:, -1]
+
+    def encoded(frames: torch.Tensor) -> torch.Tensor:
+        return torch.cat([model.codec.encode(batch) for batch in frames.split(batch_size)])
+
+    latent_change = (encoded(target) - encoded(last).unsqueeze(1)).abs().amax(dim=2)
+    return {
+        "pixels": changed_pixel_mask(last, target).float().mean().item(),
+        "latents": (latent_change > latent_threshold * model.config.codec.target_std).float().mean().item(),
+    }
+
+
 def repeat_last_metrics(windows: dict[str, torch.Tensor]) -> dict[str, float]:
     """The "repeat the last context frame" baseline, scored like `next_chunk_metrics`."""
     return _scores(windows["context"][:, -1:].expand_as(windows["target"]), windows)

@@ -11,13 +11,38 @@ from torch import nn
 from .config import CodecConfig
 
 
+class ChannelNorm(nn.Module):
+    """Normalises each pixel over its own channels (a LayerNorm over C of (N, C, H, W)), with a
+    per-channel scale and shift: the local stand-in for a GroupNorm, whose statistics pool the frame."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        normalised = nn.functional.layer_norm(features.movedim(1, -1), features.shape[1:2], eps=self.eps)
+        return normalised.movedim(-1, 1) * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def use_channel_norms(module: nn.Module) -> None:
+    """Replace every `nn.GroupNorm` inside `module` by a `ChannelNorm` of the same width, in place."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.GroupNorm):
+            setattr(module, name, ChannelNorm(child.num_channels, child.eps))
+        else:
+            use_channel_norms(child)
+
+
 class FrameAutoencoder(nn.Module):
     """A small diffusers `AutoencoderKL` trained on the project's own frames.
 
     64x64x3 frames become 16x16x4 latents with the default config (three levels, two
     halvings). The scene is nearly static, so a few thousand steps give sharp
     reconstructions, and the world model then predicts a smooth latent instead of
-    pixel noise. Latents are normalised per channel to std `target_std`.
+    pixel noise. Latents are normalised per channel to std `target_std`. With
+    `norm="channel"` every GroupNorm becomes a `ChannelNorm`, so latents are local.
     """
 
     def __init__(self, config: CodecConfig) -> None:
@@ -36,6 +61,8 @@ class FrameAutoencoder(nn.Module):
             sample_size=config.image_size,
             mid_block_add_attention=False,  # attention at 16x16 costs more than it gives on this scene
         )
+        if config.norm == "channel":
+            use_channel_norms(self.vae)
         mean = torch.tensor(config.latent_mean or [0.0] * config.latent_channels)
         std = torch.tensor(config.latent_std or [1.0] * config.latent_channels)
         self.register_buffer("latent_mean", mean.view(1, -1, 1, 1), persistent=False)

@@ -14,6 +14,9 @@ def check_initial_noise(value: float) -> None:
         raise ValueError(f"initial_noise must be in [0, 1] (0: deterministic, 1: full noise), got {value}")
 
 
+CODEC_NORMS = ("group", "channel")
+
+
 @dataclass
 class CodecConfig:
     """The frame autoencoder: (3, H, W) pixels <-> (latent_channels, H/f, W/f) latents.
@@ -27,6 +30,10 @@ class CodecConfig:
     kl_weight:         weight of the KL term in autoencoder training. 0 trains a deterministic
                        autoencoder on the posterior means: with 1e-6 the first lift codec
                        collapsed 3 of its 4 channels to noise the decoder ignores.
+    norm:              "group": diffusers' GroupNorm, whose statistics pool the whole frame, so
+                       the arm moving anywhere shifts every latent; "channel": each pixel
+                       normalised over its own channels, so a latent changes only when something
+                       moves within its receptive field (docs/world_model.md, session 14).
     """
 
     image_size: int = 64
@@ -36,6 +43,11 @@ class CodecConfig:
     latent_std: list[float] = field(default_factory=list)
     target_std: float = 0.5
     kl_weight: float = 0.0
+    norm: str = "group"
+
+    def __post_init__(self) -> None:
+        if self.norm not in CODEC_NORMS:
+            raise ValueError(f"codec.norm must be one of {', '.join(CODEC_NORMS)}, got {self.norm!r}")
 
     @property
     def latent_size(self) -> int:

@@ -2,7 +2,13 @@ import pytest
 import torch
 
 from helpers import make_episode, tiny_world_model_config
-from sfplan.eval.world_model_eval import held_out_windows, imagine_windows, imagined_outcome_metrics
+from sfplan.eval.world_model_eval import (
+    changed_shares,
+    held_out_windows,
+    imagine_windows,
+    imagined_outcome_metrics,
+    next_chunk_error_budget,
+)
 from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
 
 
@@ -23,3 +29,30 @@ def test_imagined_outcome_metrics_count_optimistic_and_missed_successes(success_
     assert 0 < metrics["windows_with_success"] == int(real_success.sum()) < len(real_success)
     assert metrics["false_success_rate"] == false_rate and metrics["missed_success_rate"] == missed_rate
     assert metrics["reward_mse"] == pytest.approx(windows["rewards"].square().mean().item(), rel=1e-5)
+
+
+def test_error_budget_scores_each_target_frame_against_known_values():
+    torch.manual_seed(0)
+    model = VideoWorldModel(tiny_world_model_config(frame_skip=2)).eval()
+    windows = held_out_windows(model, [make_episode(20, image_size=16)], count=5)  # frame t is filled with t / 255
+    budget = next_chunk_error_budget(model, windows)
+    assert set(budget) == {"prediction", "codec_ceiling", "repeat_last", "motionless_context", "shuffled_actions"}
+    # target frame i is (i + 1) * frame_skip env steps after the last context frame: off by that many levels
+    for index, value in enumerate(budget["repeat_last"]):
+        assert value == pytest.approx(20 * torch.log10(torch.tensor(255.0 / ((index + 1) * 2))).item(), rel=1e-4)
+    # the context moves (its frames differ), so a context without motion changes what the model predicts
+    assert budget["motionless_context"] != budget["prediction"]
+    latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0)
+    first = model.codec.decode(latents)[:, 0]
+    assert budget["prediction"][0] == pytest.approx(
+        (10 * torch.log10(1 / (first - windows["target"][:, 0]).square().flatten(1).mean(1))).mean().item(), rel=1e-5)
+
+
+def test_changed_shares_count_every_pixel_of_a_frame_that_brightens_everywhere():
+    torch.manual_seed(0)
+    model = VideoWorldModel(tiny_world_model_config()).eval()
+    context = torch.rand(3, 2, 3, 16, 16) * 0.5
+    brighter = {"context": context, "target": (context[:, -1:] + 0.3).expand(-1, 2, -1, -1, -1)}
+    assert changed_shares(model, brighter)["pixels"] == 1.0
+    still = {"context": context, "target": context[:, -1:].expand(-1, 2, -1, -1, -1)}
+    assert changed_shares(model, still) == {"pixels": 0.0, "latents": 0.0}

@@ -97,6 +97,15 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert set(results["untrained"]) == set(results["trained"]) >= {"mse", "r2", "rank_correlation"}
     assert (tmp_path / "value" / "model.safetensors").exists()
 
+    result = run("world_model_error_budget.py", "--run", str(run_dir), "--windows", "4", "--threads", "1",
+                 "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    budget = json.loads((tmp_path / "results" / "world_model_error_budget.json").read_text())["psnr_per_target_frame"]
+    assert set(budget) == {"prediction", "codec_ceiling", "repeat_last", "motionless_context", "shuffled_actions"}
+    assert all(len(values) == 2 for values in budget.values())  # the tiny model's 2 target frames
+    result = run("world_model_error_budget.py", "--run", str(run_dir), "--dataset", str(push_dataset), cwd=tmp_path)
+    assert result.returncode != 0 and "drop the dataset" in result.stderr
+
     result = run("compare_world_models.py", "--models", str(run_dir), "--datasets", f"{push_dataset}:1", str(push_dataset),
                  "--windows", "4", "--threads", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]

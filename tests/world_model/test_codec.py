@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from sfplan.world_model.codec import FrameAutoencoder
@@ -30,3 +31,27 @@ def test_encode_decode_shapes_and_range():
     assert latents.shape == (3, 2, 2, 8, 8)
     frames = codec.decode(latents)
     assert frames.shape == (3, 2, 3, 16, 16) and frames.min() >= 0 and frames.max() <= 1
+
+
+def _far_latents_change(codec: FrameAutoencoder) -> bool:
+    """Whether a change in one corner of a 64x64 frame moves the latents of the opposite corner."""
+    frame = torch.rand(1, 3, 64, 64)
+    moved = frame.clone()
+    moved[..., :8, :8] = 1.0 - moved[..., :8, :8]
+    with torch.no_grad():
+        far = (codec.encode(frame) - codec.encode(moved))[..., -4:, -4:]
+    return bool(far.abs().max() > 0)
+
+
+def test_channel_norms_keep_latents_local_where_group_norms_do_not():
+    torch.manual_seed(0)
+    group = FrameAutoencoder(CodecConfig(image_size=64, latent_channels=2, block_channels=(8, 8, 8)))
+    channel = FrameAutoencoder(CodecConfig(image_size=64, latent_channels=2, block_channels=(8, 8, 8), norm="channel"))
+    assert not any(isinstance(module, torch.nn.GroupNorm) for module in channel.modules())
+    assert _far_latents_change(group) and not _far_latents_change(channel)
+    assert channel.reconstruction_loss(torch.rand(2, 3, 64, 64)).isfinite()
+
+
+def test_unknown_codec_norm_is_refused_by_name():
+    with pytest.raises(ValueError, match="codec.norm must be one of group, channel"):
+        CodecConfig(norm="batch")

@@ -1,0 +1,77 @@
+"""Where a world model's next-chunk error is, per target frame; writes results/<name>.{json,md}.
+
+    python experiments/world_model_error_budget.py --run checkpoints/robosuite-lift --dataset data/robosuite-lift.h5
+
+On the held-out episodes of the run (a training output, or a checkpoint with --dataset: its last
+5 episodes), the mean PSNR of each target frame of the next chunk for: the model's prediction
+(one deterministic step, as the planner imagines), the codec ceiling (the true frames encoded
+and decoded: the best any prediction in the model's latent space can score), repeat-last, the
+prediction from a context without motion (every context frame the last one) and from shuffled
+actions. The gap between prediction and ceiling is what the UNet leaves; the last two rows
+say how much of its prediction comes from the motion it sees and the actions it is given.
+The notes compare the share of pixels that change with the share of latents that do (how
+local the codec is).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from sfplan.checkpoint import CheckpointError
+from sfplan.eval import write_results
+from sfplan.eval.report import argument_settings
+from sfplan.eval.world_model_eval import changed_shares, held_out_windows, next_chunk_error_budget
+from sfplan.training import load_run
+
+LABELS = {
+    "prediction": "world model prediction",
+    "codec_ceiling": "codec ceiling (true frames encoded and decoded)",
+    "repeat_last": "repeat last context frame",
+    "motionless_context": "prediction, context without motion",
+    "shuffled_actions": "prediction, actions shuffled across windows",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, type=Path, help="training output or checkpoint directory with world_model/")
+    parser.add_argument("--dataset", type=Path, help="for a checkpoint: the dataset its world model was trained on")
+    parser.add_argument("--windows", type=int, default=128, help="evenly spaced held-out windows")
+    parser.add_argument("--steps", type=int, default=1, help="denoising steps")
+    parser.add_argument("--initial-noise", type=float, default=0.0, help="sampler's starting-noise scale (0: deterministic)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default="world_model_error_budget")
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    try:
+        run = load_run(args.run, args.dataset)
+    except CheckpointError as error:
+        parser.error(str(error))
+    model = run.model
+    windows = held_out_windows(model, run.held_out, args.windows)
+    budget = next_chunk_error_budget(model, windows, args.steps, args.initial_noise)
+    changed = changed_shares(model, windows)
+    skip = model.config.frame_skip
+    frames = range(1, model.config.target_frames + 1)
+    header = ["frames", *(f"frame {i} ({i * skip} env steps ahead) dB" for i in frames), "mean dB"]
+    rows = [[LABELS[name], *values, sum(values) / len(values)] for name, values in budget.items()]
+    notes = (
+        f"Held-out next-chunk windows: {len(windows['actions'])} from the last {run.train_config.holdout_episodes} episodes of "
+        f"`{run.train_config.dataset}` (never trained on). Prediction: {args.steps} denoising step(s), initial noise "
+        f"{args.initial_noise:g}. PSNR: mean over windows of each frame's PSNR (the mean column averages the frames; "
+        "results/world_model.md pools each window's frames first). Changed between the last context frame and the "
+        f"targets: {changed['pixels']:.1%} of pixels (by more than 0.05), {changed['latents']:.1%} of latent positions (by "
+        "more than 0.1 x the latents' std in some channel)."
+    )
+    write_results(args.out, args.name, {"psnr_per_target_frame": budget, "changed_share": changed, "frame_skip": skip,
+                                        "held_out_windows": len(windows["actions"]), "settings": argument_settings(args)},
+                  header, rows, notes)
+
+
+if __name__ == "__main__":
+    main()
