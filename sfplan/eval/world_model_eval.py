@@ -57,7 +57,17 @@ def imagined_chunk_metrics(
     model: VideoWorldModel, latents: torch.Tensor, windows: dict[str, torch.Tensor], batch_size: int = 32
 ) -> dict[str, float]:
     """`next_chunk_metrics` of already imagined target latents (B, f_g, C, h, w), decoded by the model's codec."""
-    return _scores(torch.cat([model.codec.decode(batch) for batch in latents.split(batch_size)]), windows)
+    return _scores(_decode(model, latents, batch_size), windows)
+
+
+def _decode(model: VideoWorldModel, latents: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The model's codec decoding (B, ..., C, h, w) latents, `batch_size` at a time."""
+    return torch.cat([model.codec.decode(batch) for batch in latents.split(batch_size)])
+
+
+def _encode(model: VideoWorldModel, frames: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The model's codec encoding (B, ..., 3, H, W) frames in [0, 1], `batch_size` at a time."""
+    return torch.cat([model.codec.encode(batch) for batch in frames.split(batch_size)])
 
 
 @torch.no_grad()
@@ -119,12 +129,11 @@ def next_chunk_error_budget(
     motionless = windows["context"][:, -1:].expand_as(windows["context"]).contiguous()
 
     def decoded(context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        latents = imagine_windows(model, context, actions, steps, initial_noise, batch_size)
-        return torch.cat([model.codec.decode(batch) for batch in latents.split(batch_size)])
+        return _decode(model, imagine_windows(model, context, actions, steps, initial_noise, batch_size), batch_size)
 
     predictions = {
         "prediction": decoded(windows["context"], windows["actions"]),
-        "codec_ceiling": torch.cat([model.codec.decode(model.codec.encode(batch)) for batch in target.split(batch_size)]),
+        "codec_ceiling": _decode(model, _encode(model, target, batch_size), batch_size),
         "repeat_last": windows["context"][:, -1:].expand_as(target),
         "motionless_context": decoded(motionless, windows["actions"]),
         "shuffled_actions": decoded(windows["context"], windows["actions"].roll(shifts=1, dims=0)),
@@ -147,11 +156,7 @@ def changed_shares(
     where nothing moved."""
     target = windows["target"]
     last = windows["context"][:, -1]
-
-    def encoded(frames: torch.Tensor) -> torch.Tensor:
-        return torch.cat([model.codec.encode(batch) for batch in frames.split(batch_size)])
-
-    latent_change = (encoded(target) - encoded(last).unsqueeze(1)).abs().amax(dim=2)
+    latent_change = (_encode(model, target, batch_size) - _encode(model, last, batch_size).unsqueeze(1)).abs().amax(dim=2)
     return {
         "pixels": changed_pixel_mask(last, target).float().mean().item(),
         "latents": (latent_change > latent_threshold * model.config.codec.target_std).float().mean().item(),
