@@ -25,6 +25,7 @@ from sfplan.eval.world_model_eval import (
     imagine_windows,
     imagined_chunk_metrics,
     imagined_outcome_metrics,
+    model_proprio,
     next_chunk_metrics,
     repeat_last_metrics,
 )
@@ -68,7 +69,8 @@ def main() -> None:
                 parser.error(f"{label} has {frame_size}x{frame_size} frames but {model_dir} was trained on "
                              f"{model.config.codec.image_size}x{model.config.codec.image_size}; compare on a dataset of that size")
             windows = held_out_windows(model, episodes, args.windows)
-            latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0)
+            latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0,
+                                      proprio=model_proprio(model, windows))
             true_actions = imagined_chunk_metrics(model, latents, windows)
             shuffled = next_chunk_metrics(model, windows, 1, shuffle_actions=True, initial_noise=0.0)
             outcome = imagined_outcome_metrics(reward_model, latents, windows)

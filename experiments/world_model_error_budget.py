@@ -30,8 +30,9 @@ LABELS = {
     "prediction": "world model prediction",
     "codec_ceiling": "codec ceiling (true frames encoded and decoded)",
     "repeat_last": "repeat last context frame",
-    "motionless_context": "prediction, context without motion",
+    "motionless_context": "prediction, context (and robot state) without motion",
     "shuffled_actions": "prediction, actions shuffled across windows",
+    "without_proprio": "prediction, robot state unknown",
 }
 
 

@@ -15,6 +15,7 @@ import torch
 
 from .checkpoint import CheckpointError, replace_directory, save_pretrained
 from .config_io import config_from_dict, strict_json
+from .data import proprio_history
 from .fast import FastMemory, FastMemoryConfig
 from .planning import PLANNERS, PlanStats, SamplingPlannerConfig, make_planner
 from .world_model import RewardModel, ValueModel, VideoWorldModel
@@ -233,13 +234,14 @@ class SFPlanner:
         self.plan_seconds: list[float] = []
         self.plan_stats: list[PlanStats] = []
         self._latents: list[torch.Tensor] = []
+        self._proprio: list[np.ndarray] = []  # per frame, for a world model conditioned on the robot state
         self._actions: list[np.ndarray] = []  # executed this episode, one per env step
         self._queue: list[np.ndarray] = []
         self.progress_readings: list[ProgressReading] = []  # the real frame at each replan of this episode
         self._watch_from = 0  # first reading of the window the stall gate watches (see stall_rescue_replans)
         self._rescues_in_row = 0
         self._first_frame_given = False
-        self._latest_plan: tuple[torch.Tensor, torch.Tensor] | None = None  # context and first-chunk actions
+        self._latest_plan: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor] | None = None  # context, state, first-chunk actions
         self._last_imagined: torch.Tensor | None = None
         self._lanes: list[SFPlanner] = [self]  # one agent per env of a vector (see `predict`)
 
@@ -304,12 +306,13 @@ class SFPlanner:
         (None before the first replan). Imagined on the first read after each replan, with the
         fast memory as it is then and noise seeded by `seed`: planning does not pay for it."""
         if self._last_imagined is None and self._latest_plan is not None:
-            context, actions = self._latest_plan
+            context, state, actions = self._latest_plan
             with torch_threads(self.config.threads):
                 self.write_memory()
                 self._last_imagined = self.world_model.imagine_latents(
                     context, actions, steps=self.config.denoise_steps,
-                    generator=torch.Generator().manual_seed(self.config.seed), initial_noise=self.config.initial_noise)
+                    generator=torch.Generator().manual_seed(self.config.seed), initial_noise=self.config.initial_noise,
+                    proprio=state)
         return self._last_imagined
 
     # ----------------------------------------------------------------- acting
@@ -323,11 +326,14 @@ class SFPlanner:
         size = wm.codec.image_size
         if image != (size, size, 3):
             raise ValueError(f"env images are {image} but the world model was trained on {(size, size, 3)}; make the env with image_size={size}")
+        proprio = env.observation_space["proprio"].shape if "proprio" in env.observation_space.spaces else None
+        if wm.proprio_dim and proprio != (wm.proprio_dim,):
+            raise ValueError(f"env proprioception has shape {proprio} but the world model reads ({wm.proprio_dim},)")
 
     def reset(self, observation: dict[str, np.ndarray] | None = None) -> None:
         """Start a new episode: forget frames, queued actions and the warm start; fresh memory
         unless `keep_memory`. With `observation`, it becomes the first frame."""
-        self._latents, self._actions, self._queue, self.progress_readings = [], [], [], []
+        self._latents, self._proprio, self._actions, self._queue, self.progress_readings = [], [], [], [], []
         self._watch_from, self._rescues_in_row = 0, 0
         self._latest_plan, self._last_imagined = None, None
         self.planner.reset()
@@ -430,7 +436,7 @@ class SFPlanner:
         if not self._latents:
             raise ValueError("no frames yet: call reset(observation) or act(observation) before score_actions")
         with torch_threads(self.config.threads):
-            return self._score_actions(self._context(), actions.float())
+            return self._score_actions(self._context(), self._state(), actions.float())
 
     # -------------------------------------------------------------- internals
     def _remember(self, observation: dict[str, np.ndarray]) -> None:
@@ -440,6 +446,13 @@ class SFPlanner:
             got = "no 'image'" if image is None else f"{getattr(image, 'shape', None)} {getattr(image, 'dtype', type(image).__name__)}"
             raise ValueError(f"observation['image'] must be ({size}, {size}, 3) uint8 as the world model was trained on; got {got}")
         frame = torch.from_numpy(image).permute(2, 0, 1).float().div(255.0)
+        proprio_dim = self.world_model.config.proprio_dim
+        if proprio_dim:
+            state = observation.get("proprio")
+            if not isinstance(state, np.ndarray) or state.shape != (proprio_dim,) or not np.isfinite(state).all():
+                raise ValueError(f"observation['proprio'] must be ({proprio_dim},) finite floats: this world model reads "
+                                 f"the robot state; got {getattr(state, 'shape', state)}")
+            self._proprio.append(state.astype(np.float32))
         with torch.no_grad():
             self._latents.append(self.world_model.codec.encode(frame[None, None])[0, 0])
         self._observe_completed_chunk()
@@ -448,14 +461,21 @@ class SFPlanner:
         """(1, f_p, C, h, w) latents of the last context frames, `frame_skip` apart."""
         return self._frames(self.world_model.config.context_frames, len(self._latents) - 1)
 
-    def _score_actions(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """(N,) scores of (N, H, A) actions imagined from `context` (see `score_actions`)."""
+    def _state(self) -> torch.Tensor | None:
+        """(1, 2, P) robot state at the latest frame and one env step before, for a world model
+        conditioned on it (`proprio_dim`); None otherwise."""
+        if not self._proprio:
+            return None
+        return torch.from_numpy(proprio_history(np.stack(self._proprio), len(self._proprio) - 1))[None]
+
+    def _score_actions(self, context: torch.Tensor, state: torch.Tensor | None, actions: torch.Tensor) -> torch.Tensor:
+        """(N,) scores of (N, H, A) actions imagined from `context` and `state` (see `score_actions`)."""
         self.write_memory()
         draws = self.config.imagination_draws
         with self._memory.imagining(len(actions) * draws) if self._memory is not None else nullcontext():
             latents = self.world_model.imagine_latents(
                 context, actions.repeat(draws, 1, 1), steps=self.config.denoise_steps, generator=self._generator,
-                initial_noise=self.config.initial_noise)
+                initial_noise=self.config.initial_noise, proprio=state)
         scores = self.score_imagined(latents)
         if draws == 1:
             return scores
@@ -494,8 +514,8 @@ class SFPlanner:
     @torch.no_grad()
     def _replan(self) -> None:
         start = time.perf_counter()
-        context = self._context()
-        score = lambda actions: self._score_actions(context, actions)  # noqa: E731
+        context, state = self._context(), self._state()
+        score = lambda actions: self._score_actions(context, state, actions)  # noqa: E731
 
         prior = None
         if self.proposals is not None:
@@ -504,7 +524,7 @@ class SFPlanner:
         plan = self.planner.plan(score, generator=self._generator, prior=prior, keep_prior_within_margin=not self._prior_stalled())
         self.planner.shift(self.replan_every)
         self._queue = [action for action in plan[: self.replan_every].numpy().astype(np.float32)]
-        self._latest_plan = (context, plan[None, : self.world_model.config.steps_per_chunk])
+        self._latest_plan = (context, state, plan[None, : self.world_model.config.steps_per_chunk])
         self._last_imagined = None
         self.plan_seconds.append(time.perf_counter() - start)
         self.plan_stats.append(self.planner.last_stats)

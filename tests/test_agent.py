@@ -14,9 +14,9 @@ from sfplan.fast import FastMemory
 from sfplan.world_model import RewardModel, RewardModelConfig, ValueModel, ValueModelConfig, VideoWorldModel
 
 
-def tiny_agent(proposals=None, **config) -> SFPlanner:
+def tiny_agent(proposals=None, world_model_config=None, **config) -> SFPlanner:
     torch.manual_seed(0)
-    world_model = VideoWorldModel(tiny_world_model_config())
+    world_model = VideoWorldModel(world_model_config or tiny_world_model_config())
     reward_model = RewardModel(RewardModelConfig(latent_channels=2, latent_size=8, hidden=8))
     settings = {"samples": 6, "iterations": 2, "elites": 2, "threads": 1, **config}
     return SFPlanner(world_model, reward_model, SFPlannerConfig(**settings), proposals=proposals)
@@ -50,6 +50,26 @@ def test_runs_an_episode_end_to_end_with_fast_memory(push_env):
     assert len(agent.plan_seconds) == 5  # replans every chunk of 2 env steps
     assert agent.memory.chunks_observed == 4  # every completed real chunk after the first
     assert agent.last_imagined.shape == (1, 2, 2, 8, 8)
+
+
+def test_a_world_model_that_reads_the_robot_state_imagines_from_the_latest_two_steps(push_env, monkeypatch):
+    agent = tiny_agent(world_model_config=tiny_world_model_config(proprio_dim=4), use_memory=False)
+    agent.check_env(push_env)
+    states = []
+    imagine = agent.world_model.imagine_latents
+    monkeypatch.setattr(agent.world_model, "imagine_latents", lambda *args, **kwargs: states.append(kwargs["proprio"]) or imagine(*args, **kwargs))
+    observation, _ = push_env.reset(seed=0)
+    seen = [observation["proprio"]]
+    agent.reset(observation)
+    for _ in range(3):
+        observation, *_ = push_env.step(agent.act(observation))
+        seen.append(observation["proprio"])
+    np.testing.assert_array_equal(states[0][0].numpy(), np.stack([seen[0], seen[0]]))  # the episode's first replan
+    np.testing.assert_array_equal(states[-1][0].numpy(), np.stack(seen[1:3]))  # the replan at step 2
+    with pytest.raises(ValueError, match=r"observation\['proprio'\] must be \(4,\)"):
+        agent.act({"image": observation["image"]})
+    with pytest.raises(ValueError, match=r"env proprioception has shape \(4,\) but the world model reads \(9,\)"):
+        tiny_agent(world_model_config=tiny_world_model_config(proprio_dim=9)).check_env(push_env)
 
 
 def test_memory_learns_each_real_chunk_with_the_actions_that_were_executed(push_env, monkeypatch):

@@ -12,6 +12,12 @@ from torch.utils.data import Dataset
 from .episode import Episode
 
 
+def proprio_history(proprio: np.ndarray, step: int) -> np.ndarray:
+    """(2, P) proprioception at env step `step - 1` and `step` of an episode's (T+1, P) array, the
+    condition `ProprioEncoder` reads; at step 0 the state is repeated (no motion yet)."""
+    return proprio[[max(step - 1, 0), step]]
+
+
 @dataclass(frozen=True)
 class ChunkSpec:
     """Shape of one training window.
@@ -48,6 +54,8 @@ class ChunkDataset(Dataset):
       actions:   (f_g, k, A) float32, the k actions leading into each target frame
       rewards:   (f_g,) float32, reward received on arriving at each target frame
       successes: (f_g,) float32, 1 where the task was solved at that target frame
+      proprio:   (2, P) float32, the robot state one env step before the last context frame and
+                 at it (`proprio_history`: what a world model with `proprio_dim` reads)
     Episodes shorter than one window contribute nothing. `frames`, when given, replaces
     each episode's frames by another per-frame array of the same length, cut as given
     (e.g. latents (T+1, C, h, w) float32): the world model trains on encoded frames.
@@ -91,6 +99,7 @@ class ChunkDataset(Dataset):
             "actions": torch.from_numpy(episode.actions[action_ids]),
             "rewards": torch.from_numpy(episode.rewards[target_ids - 1]),
             "successes": torch.from_numpy(episode.successes[target_ids - 1].astype(np.float32)),
+            "proprio": torch.from_numpy(proprio_history(episode.proprio, int(frame_ids[spec.context_frames - 1]))),
         }
 
 

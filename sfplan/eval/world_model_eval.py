@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..data import ChunkDataset, ChunkSpec, Episode
+from ..data import ChunkDataset, ChunkSpec, Episode, proprio_history
 from ..world_model import RewardModel, VideoWorldModel
 from .throughput import fastest_seconds
 from .video_metrics import changed_pixel_mask, count_scene_cuts, psnr, ssim
@@ -15,7 +15,8 @@ from .video_metrics import changed_pixel_mask, count_scene_cuts, psnr, ssim
 
 def held_out_windows(model: VideoWorldModel, episodes: Sequence[Episode], count: int) -> dict[str, torch.Tensor]:
     """`count` evenly spaced windows of `episodes`: context/target frames (float [0, 1]), actions,
-    and the env's rewards and successes at the target frames."""
+    the env's rewards and successes at the target frames, and the robot state at the last context
+    frame (`ChunkDataset`'s proprio)."""
     config = model.config
     dataset = ChunkDataset(episodes, ChunkSpec(config.context_frames, config.target_frames, config.frame_skip))
     index = np.linspace(0, len(dataset) - 1, min(count, len(dataset))).astype(int)
@@ -26,7 +27,13 @@ def held_out_windows(model: VideoWorldModel, episodes: Sequence[Episode], count:
         "actions": torch.stack([item["actions"] for item in items]),
         "rewards": torch.stack([item["rewards"] for item in items]),
         "successes": torch.stack([item["successes"] for item in items]),
+        "proprio": torch.stack([item["proprio"] for item in items]),
     }
+
+
+def model_proprio(model: VideoWorldModel, windows: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """The windows' robot state when the model is conditioned on it (`proprio_dim`), else None."""
+    return windows["proprio"] if model.proprio_encoder is not None else None
 
 
 @torch.no_grad()
@@ -48,7 +55,8 @@ def next_chunk_metrics(
     actions = windows["actions"]
     if shuffle_actions:
         actions = actions.roll(shifts=1, dims=0)
-    latents = imagine_windows(model, windows["context"], actions, steps, initial_noise, batch_size, seed)
+    latents = imagine_windows(model, windows["context"], actions, steps, initial_noise, batch_size, seed,
+                              model_proprio(model, windows))
     return imagined_chunk_metrics(model, latents, windows, batch_size)
 
 
@@ -73,16 +81,17 @@ def _encode(model: VideoWorldModel, frames: torch.Tensor, batch_size: int) -> to
 @torch.no_grad()
 def imagine_windows(
     model: VideoWorldModel, context: torch.Tensor, actions: torch.Tensor, steps: int, initial_noise: float | None = None,
-    batch_size: int = 32, seed: int = 0,
+    batch_size: int = 32, seed: int = 0, proprio: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Imagined target latents (B, f_g, C, h, w) of windows' context frames (B, f_p, 3, H, W) in
-    [0, 1] and actions, `batch_size` windows per world-model call."""
+    [0, 1], actions and robot states (B, 2, P) or None, `batch_size` windows per world-model call."""
     generator = torch.Generator().manual_seed(seed)
     latents = []
     for start in range(0, len(actions), batch_size):
         encoded = model.codec.encode(context[start : start + batch_size])
         latents.append(model.sample_chunk(
-            encoded, actions[start : start + batch_size], steps=steps, generator=generator, initial_noise=initial_noise
+            encoded, actions[start : start + batch_size], steps=steps, generator=generator, initial_noise=initial_noise,
+            proprio=None if proprio is None else proprio[start : start + batch_size],
         ))
     return torch.cat(latents)
 
@@ -123,21 +132,27 @@ def next_chunk_error_budget(
       repeat_last:        the last context frame repeated;
       motionless_context: the prediction when every context frame is the last one, so the
                           context shows no motion (what the model reads from motion in it);
-      shuffled_actions:   the prediction from another window's actions (what it reads from actions).
+      shuffled_actions:   the prediction from another window's actions (what it reads from actions);
+      without_proprio:    for a model conditioned on the robot state, the prediction with the
+                          unknown state (what it reads from the state).
     """
     target = windows["target"]
     motionless = windows["context"][:, -1:].expand_as(windows["context"]).contiguous()
+    proprio = model_proprio(model, windows)
 
-    def decoded(context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return _decode(model, imagine_windows(model, context, actions, steps, initial_noise, batch_size), batch_size)
+    def decoded(context: torch.Tensor, actions: torch.Tensor, state: torch.Tensor | None = proprio) -> torch.Tensor:
+        latents = imagine_windows(model, context, actions, steps, initial_noise, batch_size, proprio=state)
+        return _decode(model, latents, batch_size)
 
     predictions = {
         "prediction": decoded(windows["context"], windows["actions"]),
         "codec_ceiling": _decode(model, _encode(model, target, batch_size), batch_size),
         "repeat_last": windows["context"][:, -1:].expand_as(target),
-        "motionless_context": decoded(motionless, windows["actions"]),
+        "motionless_context": decoded(motionless, windows["actions"], None if proprio is None else proprio[:, 1:].repeat(1, 2, 1)),
         "shuffled_actions": decoded(windows["context"], windows["actions"].roll(shifts=1, dims=0)),
     }
+    if proprio is not None:
+        predictions["without_proprio"] = decoded(windows["context"], windows["actions"], None)
     return {
         name: [psnr(frames[:, index], target[:, index]).mean().item() for index in range(target.shape[1])]
         for name, frames in predictions.items()
@@ -188,7 +203,8 @@ def long_rollout(
 
     Predicts `num_frames` frames (rounded down to whole chunks) after the first f_p
     frames; returns PSNR per chunk index, scene cuts in the imagined video, and the video
-    itself ((T, H, W, 3) uint8) for inspection.
+    itself ((T, H, W, 3) uint8) for inspection. A model that reads the robot state gets the
+    episode's state at the last context frame for the first chunk.
     """
     config = model.config
     skip, chunk_steps = config.frame_skip, config.steps_per_chunk
@@ -200,8 +216,9 @@ def long_rollout(
     frames = torch.from_numpy(episode.frames).permute(0, 3, 1, 2).float() / 255.0
     context = frames[0 : start + 1 : skip][None]
     actions = torch.from_numpy(episode.actions[start:needed])[None]
+    state = torch.from_numpy(proprio_history(episode.proprio, start))[None] if model.proprio_encoder is not None else None
     latents = model.imagine_latents(model.codec.encode(context), actions, steps=steps,
-                                    generator=torch.Generator().manual_seed(seed), initial_noise=initial_noise)
+                                    generator=torch.Generator().manual_seed(seed), initial_noise=initial_noise, proprio=state)
     video = model.codec.decode(latents)[0]
     truth = frames[start + skip : needed + 1 : skip]
     per_chunk = [

@@ -52,7 +52,8 @@ def imagine_windows(
 ) -> ImaginedWindows:
     """Every `stride`-th window of `episodes` (context + `chunks` world-model chunks), imagined
     from its real context frames with its real actions, `steps` denoising steps from
-    `initial_noise` (the planner's settings: its candidates are imagined the same way)."""
+    `initial_noise` (the planner's settings: its candidates are imagined the same way), the
+    first chunk from the robot state when the world model reads it."""
     config = world_model.config
     world_model.eval()
     latents = [encode_frames(world_model.codec, episode.frames) for episode in episodes]
@@ -61,7 +62,9 @@ def imagine_windows(
     imagined, real, rewards, successes = [], [], [], []
     for batch in tqdm(DataLoader(dataset, batch_size=batch_size), desc="imagining windows", disable=not progress):
         actions = batch["actions"].flatten(1, 2)  # (B, chunks x f_g, k, A) -> (B, L, A)
-        imagined.append(world_model.imagine_latents(batch["context"], actions, steps=steps, initial_noise=initial_noise))
+        state = batch["proprio"] if world_model.proprio_encoder is not None else None
+        imagined.append(world_model.imagine_latents(batch["context"], actions, steps=steps, initial_noise=initial_noise,
+                                                    proprio=state))
         real.append(batch["target"])
         rewards.append(batch["rewards"])
         successes.append(batch["successes"])

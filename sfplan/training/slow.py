@@ -28,7 +28,7 @@ STATE_FILE = "sfplan_state.pt"  # step, EMA weights and wall time, beside accele
 AUTOENCODER_STATE = "training_steps.json"
 # World-model config fields that only change how the weights are trained or sampled, not their shapes.
 TRAINING_ONLY_FIELDS = frozenset(
-    {"action_dropout", "objective", "sigma_min", "sigma_max", "train_sigma_mean", "train_sigma_std", "denoise_steps",
+    {"action_dropout", "proprio_dropout", "objective", "sigma_min", "sigma_max", "train_sigma_mean", "train_sigma_std", "denoise_steps",
      "initial_noise"}
 )
 
@@ -38,12 +38,16 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
     statistics included, and `reward_model/` when present) into the given models.
 
     Raises a CheckpointError naming the fields when the architectures differ; the training-only
-    fields (`TRAINING_ONLY_FIELDS`) may differ, which is what fine-tuning changes.
+    fields (`TRAINING_ONLY_FIELDS`) may differ, which is what fine-tuning changes. A model with
+    `proprio_dim` may start from one without proprioception: its state encoder starts silent
+    (`ProprioEncoder.start_silent`) and keeps its statistics.
     """
     directory = Path(directory)
     source = VideoWorldModel.from_pretrained(directory / "world_model")
     ours, theirs = model.config.to_dict(), source.config.to_dict()
-    differing = [key for key in ours if key not in TRAINING_ONLY_FIELDS | {"codec"} and ours[key] != theirs[key]]
+    adding_proprio = theirs["proprio_dim"] == 0 and ours["proprio_dim"] > 0
+    may_differ = TRAINING_ONLY_FIELDS | {"codec"} | ({"proprio_dim"} if adding_proprio else set())
+    differing = [key for key in ours if key not in may_differ and ours[key] != theirs[key]]
     differing += [
         f"codec.{key}" for key in ours["codec"]
         if key not in ("latent_mean", "latent_std") and ours["codec"][key] != theirs["codec"][key]
@@ -53,7 +57,12 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
             f"cannot start from {directory}: its world model differs in {', '.join(differing)}; "
             "use the world_model config it was trained with"
         )
-    model.load_state_dict(source.state_dict())
+    if adding_proprio:
+        model.proprio_encoder.start_silent()
+        statistics = {name: tensor for name, tensor in model.state_dict().items() if name.startswith("proprio_encoder.")}
+        model.load_state_dict({**source.state_dict(), **statistics})
+    else:
+        model.load_state_dict(source.state_dict())
     model.codec.set_latent_statistics(source.codec.latent_mean.flatten(), source.codec.latent_std.flatten())
     if (directory / "reward_model").is_dir():
         load_weights(reward_model, directory / "reward_model")
@@ -138,6 +147,12 @@ class SlowTrainer:
         for path in train_config.extra_datasets:
             self.train_episodes += load_episodes(path, env_name=train_config.env_name, image_size=train_config.image_size)
         self.model = VideoWorldModel(model_config)
+        if self.model.proprio_encoder is not None:
+            proprio_dim = episodes[0].proprio.shape[1]
+            if proprio_dim != model_config.proprio_dim:
+                raise ValueError(f"dataset proprioception has {proprio_dim} dims but world_model.proprio_dim="
+                                 f"{model_config.proprio_dim} (0 for a model without it)")
+            self.model.proprio_encoder.set_statistics([episode.proprio for episode in self.train_episodes])
         self.reward_model = RewardModel(
             RewardModelConfig(model_config.codec.latent_channels, model_config.codec.latent_size)
         )
@@ -232,7 +247,7 @@ class SlowTrainer:
             for group in (*optimizer.param_groups, *reward_optimizer.param_groups):
                 group["lr"] = config.learning_rate(step)
             batch = next(batches)
-            loss = model.loss(batch["context"], batch["target"], batch["actions"])
+            loss = model.loss(batch["context"], batch["target"], batch["actions"], self._proprio(batch))
             optimizer.zero_grad()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(trainable, 1.0)
@@ -274,15 +289,20 @@ class SlowTrainer:
         self.model.eval()
         context = torch.stack([item["context"] for item in self._eval_latent])
         actions = torch.stack([item["actions"] for item in self._eval_latent])
+        proprio = self._proprio({"proprio": torch.stack([item["proprio"] for item in self._eval_latent])})
         target = torch.stack([item["target"] for item in self._eval_pixels]).float() / 255.0
         last = torch.stack([item["context"][-1:] for item in self._eval_pixels]).float() / 255.0
         generator = torch.Generator().manual_seed(0)
-        predicted = self.model.codec.decode(self.model.sample_chunk(context, actions, generator=generator))
+        predicted = self.model.codec.decode(self.model.sample_chunk(context, actions, generator=generator, proprio=proprio))
         ema.restore(trainable)
         return {
             "eval/psnr": psnr(predicted, target).mean().item(),
             "eval/psnr_repeat_last": psnr(last.expand_as(target), target).mean().item(),
         }
+
+    def _proprio(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The batch's robot state for a model conditioned on it, else None."""
+        return batch["proprio"] if self.model.proprio_encoder is not None else None
 
     def _save(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel, step: int) -> None:
         trainable = [p for p in self.model.parameters() if p.requires_grad]

@@ -70,6 +70,11 @@ class WorldModelConfig:
     action_token_dim: width of the action tokens (cross-attention) and global action embedding.
     action_dropout:   chance per training sample of replacing all actions by the learned null
                       action (gives the null-action pass used by fast memory and guidance).
+    proprio_dim:      size P of the robot's proprioception the model is conditioned on (its state at
+                      the last context frame and one env step before: exact velocity where two
+                      frames give it only to the pixel); 0 for none.
+    proprio_dropout:  chance per training sample of the learned null state, the condition of the
+                      chunks after the first in a rollout (the state of an imagined frame is unknown).
     objective:        "diffusion" (EDM denoiser) or "regression" (the same UNet trained to predict
                       the target latents directly with MSE: the deterministic baseline).
     sigma_min/max:    EDM noise range for sampling; sigma_data is the codec's target_std.
@@ -94,6 +99,8 @@ class WorldModelConfig:
     attention_heads: int = 4
     action_token_dim: int = 128
     action_dropout: float = 0.1
+    proprio_dim: int = 0
+    proprio_dropout: float = 0.2
     objective: str = "diffusion"
     sigma_min: float = 0.002
     sigma_max: float = 5.0
@@ -111,6 +118,8 @@ class WorldModelConfig:
             raise ValueError(f"objective must be 'diffusion' or 'regression', got {self.objective!r}")
         if len(self.attention_levels) != len(self.block_channels):
             raise ValueError("attention_levels needs one entry per UNet level (block_channels)")
+        if self.proprio_dim < 0 or not 0.0 <= self.proprio_dropout <= 1.0:
+            raise ValueError(f"proprio_dim must be >= 0 and proprio_dropout in [0, 1], got {self.proprio_dim}, {self.proprio_dropout}")
         if self.denoise_steps < 1:
             raise ValueError(f"denoise_steps must be at least 1, got {self.denoise_steps}")
         check_initial_noise(self.initial_noise)

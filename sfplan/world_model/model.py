@@ -16,6 +16,7 @@ from .action_encoder import ActionEncoder
 from .codec import FrameAutoencoder
 from .config import WorldModelConfig, check_initial_noise
 from .frames import frames_to_unit_float
+from .proprio_encoder import ProprioEncoder
 from .temporal_conv import use_fast_temporal_convs
 
 
@@ -43,7 +44,9 @@ class VideoWorldModel(nn.Module):
         embedding added to the noise-level embedding (reaches every residual block),
         and raw per-frame actions broadcast as input channels at full latent resolution;
       - EDM preconditioning with diffusers' `EDMEulerScheduler`, so one to three Euler
-        steps already give usable frames.
+        steps already give usable frames;
+      - optionally (`proprio_dim`), the robot state at the last context frame and its one-step
+        change, as an extra token and an embedding added to the action summary (`ProprioEncoder`).
     """
 
     def __init__(self, config: WorldModelConfig) -> None:
@@ -54,6 +57,7 @@ class VideoWorldModel(nn.Module):
         self.action_encoder = ActionEncoder(
             config.action_dim, config.frame_skip, config.target_frames, config.action_token_dim
         )
+        self.proprio_encoder = ProprioEncoder(config.proprio_dim, config.action_token_dim) if config.proprio_dim else None
         in_channels = 2 * latent_channels + 1 + self.action_encoder.channels
         if config.block_channels[0] < in_channels:
             raise ValueError(f"block_channels[0]={config.block_channels[0]} is narrower than the {in_channels} input channels")
@@ -122,6 +126,8 @@ class VideoWorldModel(nn.Module):
         sigma: torch.Tensor,
         actions: torch.Tensor | None,
         null_action: torch.Tensor | None = None,
+        proprio: torch.Tensor | None = None,
+        null_proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One UNet pass: the raw network output F at the target positions.
 
@@ -130,6 +136,9 @@ class VideoWorldModel(nn.Module):
         sigma:        (B,) noise levels.
         actions:      (B, f_g, k, A) with T_g = f_g, or None for the null action on every sample
                       (then any T_g); null_action: (B,) bool, True to use the null action per sample.
+        proprio:      (B, 2, P) robot state one env step before the last context frame and at it, for
+                      a model with `proprio_dim` P; None for the learned unknown state (always, when P
+                      is 0); null_proprio: (B,) bool, True to use the unknown state per sample.
         Returns (B, T_g, C, h, w).
         """
         batch, num_context = context.shape[:2]
@@ -144,6 +153,15 @@ class VideoWorldModel(nn.Module):
             null = torch.zeros(batch, dtype=torch.bool) if null_action is None else null_action
             tokens, summary, action_channels = self.action_encoder(actions, null)
             action_maps[:, num_context:] = action_channels.expand(-1, -1, -1, height, width)
+        if self.proprio_encoder is not None:
+            if proprio is None:
+                state_token, state_summary = self.proprio_encoder.null(batch)
+            else:
+                null = torch.zeros(batch, dtype=torch.bool) if null_proprio is None else null_proprio
+                state_token, state_summary = self.proprio_encoder(self.proprio_encoder.check(proprio, batch), null)
+            tokens, summary = torch.cat([tokens, state_token], dim=1), summary + state_summary
+        elif proprio is not None:
+            raise ValueError("this world model takes no proprioception (proprio_dim=0): pass proprio=None")
         frames = torch.cat([context * scale, target_input], dim=1)
         if num_context:
             anchor = (context[:, -1:] * scale).expand(-1, num_frames, -1, -1, -1)
@@ -165,9 +183,11 @@ class VideoWorldModel(nn.Module):
         sigma_mean: float | None = None,
         sigma_std: float | None = None,
         generator: torch.Generator | None = None,
+        proprio: torch.Tensor | None = None,
+        null_proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """EDM denoising loss of `target` (B, T_g, C, h, w) at log-normal noise levels, given clean
-        `context` (B, T_p, C, h, w) (T_p may be 0) and `actions` as in `predict`.
+        `context` (B, T_p, C, h, w) (T_p may be 0), `actions` and `proprio` as in `predict`.
 
         The noise levels are exp(N(sigma_mean, sigma_std)), by default the training ones; noise
         comes from `generator` (torch's global one when None).
@@ -178,25 +198,32 @@ class VideoWorldModel(nn.Module):
         sigma = torch.exp(torch.randn(batch, generator=generator) * std + mean)
         sigma_b = sigma.view(batch, 1, 1, 1, 1)
         noisy = target + sigma_b * torch.randn(target.shape, generator=generator)
-        output = self.predict(self.scheduler.precondition_inputs(noisy, sigma_b), context, sigma, actions, null_action)
+        output = self.predict(self.scheduler.precondition_inputs(noisy, sigma_b), context, sigma, actions, null_action,
+                              proprio, null_proprio)
         denoised = self.scheduler.precondition_outputs(noisy, output, sigma_b)
         sigma_data = self.config.codec.target_std
         weight = (sigma_b**2 + sigma_data**2) / (sigma_b * sigma_data) ** 2
         return (weight * (denoised - target) ** 2).mean()
 
-    def loss(self, context: torch.Tensor, target: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Training loss on latents: context (B, f_p, C, h, w), target (B, f_g, C, h, w), actions (B, f_g, k, A).
+    def loss(
+        self, context: torch.Tensor, target: torch.Tensor, actions: torch.Tensor, proprio: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Training loss on latents: context (B, f_p, C, h, w), target (B, f_g, C, h, w), actions (B, f_g, k, A),
+        proprio (B, 2, P) or None (see `predict`).
 
         Diffusion: EDM denoising loss at log-normal noise levels; regression: MSE of a direct
         prediction. Only target frames enter the loss. Actions are replaced by the null
-        action for a random `action_dropout` share of the batch while training.
+        action for a random `action_dropout` share of the batch while training, the state by the
+        unknown state for a random `proprio_dropout` share.
         """
         batch = target.shape[0]
-        null = torch.rand(batch) < self.config.action_dropout if self.training else torch.zeros(batch, dtype=torch.bool)
+        never = torch.zeros(batch, dtype=torch.bool)
+        null = torch.rand(batch) < self.config.action_dropout if self.training else never
+        null_proprio = torch.rand(batch) < self.config.proprio_dropout if self.training and self.proprio_encoder is not None else never
         if self.config.objective == "regression":
-            prediction = self.predict(torch.zeros_like(target), context, torch.ones(batch), actions, null)
+            prediction = self.predict(torch.zeros_like(target), context, torch.ones(batch), actions, null, proprio, null_proprio)
             return nn.functional.mse_loss(prediction, target)
-        return self.denoising_loss(context, target, actions, null)
+        return self.denoising_loss(context, target, actions, null, proprio=proprio, null_proprio=null_proprio)
 
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()
@@ -208,16 +235,18 @@ class VideoWorldModel(nn.Module):
         null_action: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         initial_noise: float | None = None,
+        proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Sample the next chunk: context (B, f_p, C, h, w), actions (B, f_g, k, A) -> (B, f_g, C, h, w).
 
-        `steps` and `initial_noise` default to the config's `denoise_steps` and `initial_noise`.
+        `steps` and `initial_noise` default to the config's `denoise_steps` and `initial_noise`;
+        `proprio` (B, 2, P) or None: see `predict`.
         """
         batch = context.shape[0]
         shape = (batch, self.config.target_frames, *context.shape[2:])
         null = torch.zeros(batch, dtype=torch.bool) if null_action is None else null_action
         if self.config.objective == "regression":
-            return self.predict(torch.zeros(shape), context, torch.ones(batch), actions, null)
+            return self.predict(torch.zeros(shape), context, torch.ones(batch), actions, null, proprio)
         scheduler = EDMEulerScheduler.from_config(self.scheduler.config)  # samplers keep per-call state
         scheduler.set_timesteps(steps or self.config.denoise_steps)
         noise_scale = self.config.initial_noise if initial_noise is None else initial_noise
@@ -226,7 +255,7 @@ class VideoWorldModel(nn.Module):
         for timestep in scheduler.timesteps:
             sigma = scheduler.sigmas[scheduler.step_index if scheduler.step_index is not None else 0]
             model_input = scheduler.scale_model_input(sample, timestep)
-            output = self.predict(model_input, context, sigma.expand(batch).float(), actions, null)
+            output = self.predict(model_input, context, sigma.expand(batch).float(), actions, null, proprio)
             sample = scheduler.step(output, timestep, sample).prev_sample
         return sample
 
@@ -252,6 +281,7 @@ class VideoWorldModel(nn.Module):
         generator: torch.Generator | None = None,
         memory: EpisodicMemory | None = None,
         initial_noise: float | None = None,
+        proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Roll out chunk after chunk in latent space.
 
@@ -260,7 +290,9 @@ class VideoWorldModel(nn.Module):
         generated chunk is written into it together with the chunk before (the paper's
         Algorithm 1a), so later chunks are imagined with the updated memory (folded into the
         weights while a batch of B > 1 is imagined: see `FastMemory.imagining`). `steps` and
-        `initial_noise`: see `sample_chunk`.
+        `initial_noise`: see `sample_chunk`. `proprio` (B or 1, 2, P), the robot state at the last
+        context frame (see `predict`), conditions the first chunk; later chunks start from
+        imagined frames, whose state is unknown.
         Returns (B, N*f_g, C, h, w).
         """
         actions = self.check_actions(actions)
@@ -268,12 +300,16 @@ class VideoWorldModel(nn.Module):
         if context.shape[1] != num_context:
             raise ValueError(f"need {num_context} context frames, got {context.shape[1]}")
         context = context.expand(batch, -1, -1, -1, -1)
+        if proprio is not None:
+            proprio = proprio.expand(batch, -1, -1)
         chunks = actions.reshape(batch, -1, self.config.target_frames, self.config.frame_skip, self.config.action_dim)
         predicted = []
         previous = context
         for chunk_actions in chunks.unbind(dim=1):
             with memory.imagining(batch) if memory is not None else nullcontext():
-                chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise)
+                chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise,
+                                          proprio=proprio)
+            proprio = None
             predicted.append(chunk)
             if memory is not None:
                 memory.observe(previous, chunk, chunk_actions)
@@ -290,9 +326,10 @@ class VideoWorldModel(nn.Module):
         generator: torch.Generator | None = None,
         memory: EpisodicMemory | None = None,
         initial_noise: float | None = None,
+        proprio: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Imagine the frames that `actions` lead to (with `memory`, `steps` and `initial_noise`,
-        see `imagine_latents`).
+        """Imagine the frames that `actions` lead to (with `memory`, `steps`, `initial_noise` and
+        `proprio`, see `imagine_latents`).
 
         context_frames: (B or 1, f_p, 3, H, W) uint8 or float in [0, 1], the last f_p frames
         `frame_skip` env steps apart; actions: (B, L, A), L a multiple of f_g * frame_skip.
@@ -300,5 +337,5 @@ class VideoWorldModel(nn.Module):
         """
         frames = frames_to_unit_float(context_frames, self.config.codec.image_size, "context_frames")
         latents = self.imagine_latents(self.codec.encode(frames), actions, steps=steps, generator=generator, memory=memory,
-                                      initial_noise=initial_noise)
+                                      initial_noise=initial_noise, proprio=proprio)
         return self.codec.decode(latents)

@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
-from sfplan.data import ChunkDataset, ChunkSpec, consecutive_chunks
+from sfplan.data import ChunkDataset, ChunkSpec, consecutive_chunks, proprio_history
 
 
 def test_windows_take_frames_frame_skip_apart(episodes):
@@ -53,3 +54,14 @@ def test_consecutive_chunks_follow_the_context_without_gaps():
     assert chunk_actions[..., 0].tolist() == [[[2, 3], [4, 5]], [[6, 7], [8, 9]]]
     with pytest.raises(ValueError, match="no chunk"):
         consecutive_chunks(ChunkSpec(context_frames=2, target_frames=2, frame_skip=2), frames[:5], actions[:4])
+
+
+def test_proprio_is_the_state_one_step_before_the_last_context_frame_and_at_it(episodes):
+    dataset = ChunkDataset(episodes, ChunkSpec(context_frames=2, target_frames=3, frame_skip=2))
+    # proprio of step t is (t, -t) (see helpers.make_episode); the last context frame of window 0 is step 2
+    assert dataset[0]["proprio"].tolist() == [[1, -1], [2, -2]]
+    assert dataset[3]["proprio"].tolist() == [[4, -4], [5, -5]]
+
+
+def test_proprio_history_at_the_first_step_repeats_the_state():
+    assert proprio_history(np.array([[7.0], [8.0]]), 0).tolist() == [[7.0], [7.0]]

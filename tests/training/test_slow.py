@@ -85,6 +85,21 @@ def test_action_dim_mismatch_is_refused(dataset, tmp_path):
         train_slow(tiny_world_model_config(action_dim=7), train_config(dataset, tmp_path / "run", steps=1), progress=False)
 
 
+def test_a_model_conditioned_on_the_robot_state_trains_with_the_datasets_statistics(dataset, tmp_path):
+    output = tmp_path / "run"
+    metrics = train_slow(tiny_world_model_config(proprio_dim=2), train_config(dataset, output, steps=2), progress=False)
+    assert "eval/psnr" in metrics
+    encoder = VideoWorldModel.from_pretrained(output / "world_model").proprio_encoder
+    # make_episode's proprio of step t is (t, -t), t = 0..12, and changes by (1, -1) every step
+    assert encoder.state_mean.tolist() == pytest.approx([6, -6])
+    assert encoder.change_std.tolist() == [1.0, 1.0]  # constant changes keep a std of 1
+
+
+def test_proprio_dim_mismatch_is_refused(dataset, tmp_path):
+    with pytest.raises(ValueError, match="dataset proprioception has 2 dims but world_model.proprio_dim=9"):
+        train_slow(tiny_world_model_config(proprio_dim=9), train_config(dataset, tmp_path / "run", steps=1), progress=False)
+
+
 def test_a_run_can_start_from_another_runs_weights(dataset, tmp_path):
     source = tmp_path / "source"
     train_slow(tiny_world_model_config(), train_config(dataset, source, steps=2), progress=False)
@@ -99,6 +114,23 @@ def test_a_run_can_start_from_another_runs_weights(dataset, tmp_path):
     for name, tensor in expected.state_dict().items():
         torch.testing.assert_close(started.state_dict()[name], tensor, msg=name)
     assert logged_steps(tmp_path / "finetune", "autoencoder") == [], "the codec comes from the source, untrained"
+
+
+def test_a_model_without_proprioception_can_be_fine_tuned_into_one_that_reads_the_state(dataset, tmp_path):
+    source = tmp_path / "source"
+    train_slow(tiny_world_model_config(), train_config(dataset, source, steps=2), progress=False)
+    config = train_config(dataset, tmp_path / "finetune", steps=1)
+    config.init_from, config.lr = str(source), 0.0
+    train_slow(tiny_world_model_config(proprio_dim=2), config, progress=False)
+
+    expected = VideoWorldModel.from_pretrained(source / "world_model")
+    started = VideoWorldModel.from_pretrained(tmp_path / "finetune" / "world_model")
+    for name, tensor in expected.state_dict().items():
+        torch.testing.assert_close(started.state_dict()[name], tensor, msg=name)
+    encoder = started.proprio_encoder
+    assert encoder.state_mean.tolist() == pytest.approx([6, -6]), "statistics of this run's data, not the defaults"
+    token, summary = encoder(torch.randn(3, 2, 2), torch.zeros(3, dtype=torch.bool))
+    assert not token.any() and not summary.any(), "the new condition starts silent"
 
 
 def test_a_started_run_can_adapt_the_source_codec_to_its_frames(dataset, tmp_path):
