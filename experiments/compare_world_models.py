@@ -25,7 +25,6 @@ from sfplan.eval.world_model_eval import (
     imagine_windows,
     imagined_chunk_metrics,
     imagined_outcome_metrics,
-    model_proprio,
     next_chunk_metrics,
     repeat_last_metrics,
 )
@@ -70,7 +69,7 @@ def main() -> None:
                              f"{model.config.codec.image_size}x{model.config.codec.image_size}; compare on a dataset of that size")
             windows = held_out_windows(model, episodes, args.windows)
             latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0,
-                                      proprio=model_proprio(model, windows))
+                                      proprio=model.proprio_of(windows))
             true_actions = imagined_chunk_metrics(model, latents, windows)
             shuffled = next_chunk_metrics(model, windows, 1, shuffle_actions=True, initial_noise=0.0)
             outcome = imagined_outcome_metrics(reward_model, latents, windows)

@@ -31,11 +31,6 @@ def held_out_windows(model: VideoWorldModel, episodes: Sequence[Episode], count:
     }
 
 
-def model_proprio(model: VideoWorldModel, windows: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """The windows' robot state when the model is conditioned on it (`proprio_dim`), else None."""
-    return windows["proprio"] if model.proprio_encoder is not None else None
-
-
 @torch.no_grad()
 def next_chunk_metrics(
     model: VideoWorldModel,
@@ -56,7 +51,7 @@ def next_chunk_metrics(
     if shuffle_actions:
         actions = actions.roll(shifts=1, dims=0)
     latents = imagine_windows(model, windows["context"], actions, steps, initial_noise, batch_size, seed,
-                              model_proprio(model, windows))
+                              model.proprio_of(windows))
     return imagined_chunk_metrics(model, latents, windows, batch_size)
 
 
@@ -138,7 +133,7 @@ def next_chunk_error_budget(
     """
     target = windows["target"]
     motionless = windows["context"][:, -1:].expand_as(windows["context"]).contiguous()
-    proprio = model_proprio(model, windows)
+    proprio = model.proprio_of(windows)
 
     def decoded(context: torch.Tensor, actions: torch.Tensor, state: torch.Tensor | None = proprio) -> torch.Tensor:
         latents = imagine_windows(model, context, actions, steps, initial_noise, batch_size, proprio=state)

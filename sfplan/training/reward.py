@@ -62,9 +62,8 @@ def imagine_windows(
     imagined, real, rewards, successes = [], [], [], []
     for batch in tqdm(DataLoader(dataset, batch_size=batch_size), desc="imagining windows", disable=not progress):
         actions = batch["actions"].flatten(1, 2)  # (B, chunks x f_g, k, A) -> (B, L, A)
-        state = batch["proprio"] if world_model.proprio_encoder is not None else None
         imagined.append(world_model.imagine_latents(batch["context"], actions, steps=steps, initial_noise=initial_noise,
-                                                    proprio=state))
+                                                    proprio=world_model.proprio_of(batch)))
         real.append(batch["target"])
         rewards.append(batch["rewards"])
         successes.append(batch["successes"])

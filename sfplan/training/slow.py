@@ -247,7 +247,7 @@ class SlowTrainer:
             for group in (*optimizer.param_groups, *reward_optimizer.param_groups):
                 group["lr"] = config.learning_rate(step)
             batch = next(batches)
-            loss = model.loss(batch["context"], batch["target"], batch["actions"], self._proprio(batch))
+            loss = model.loss(batch["context"], batch["target"], batch["actions"], self.model.proprio_of(batch))
             optimizer.zero_grad()
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(trainable, 1.0)
@@ -287,22 +287,17 @@ class SlowTrainer:
         ema.store(trainable)
         ema.copy_to(trainable)
         self.model.eval()
-        context = torch.stack([item["context"] for item in self._eval_latent])
-        actions = torch.stack([item["actions"] for item in self._eval_latent])
-        proprio = self._proprio({"proprio": torch.stack([item["proprio"] for item in self._eval_latent])})
+        batch = {key: torch.stack([item[key] for item in self._eval_latent]) for key in ("context", "actions", "proprio")}
         target = torch.stack([item["target"] for item in self._eval_pixels]).float() / 255.0
         last = torch.stack([item["context"][-1:] for item in self._eval_pixels]).float() / 255.0
         generator = torch.Generator().manual_seed(0)
-        predicted = self.model.codec.decode(self.model.sample_chunk(context, actions, generator=generator, proprio=proprio))
+        predicted = self.model.codec.decode(self.model.sample_chunk(batch["context"], batch["actions"], generator=generator,
+                                                                       proprio=self.model.proprio_of(batch)))
         ema.restore(trainable)
         return {
             "eval/psnr": psnr(predicted, target).mean().item(),
             "eval/psnr_repeat_last": psnr(last.expand_as(target), target).mean().item(),
         }
-
-    def _proprio(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """The batch's robot state for a model conditioned on it, else None."""
-        return batch["proprio"] if self.model.proprio_encoder is not None else None
 
     def _save(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel, step: int) -> None:
         trainable = [p for p in self.model.parameters() if p.requires_grad]

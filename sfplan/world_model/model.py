@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Protocol
@@ -117,6 +118,11 @@ class VideoWorldModel(nn.Module):
             differing = sorted(k for k, v in saved.to_dict().items() if expected.to_dict()[k] != v)
             raise CheckpointError(f"checkpoint {directory} was trained with a different config ({', '.join(differing)})")
         return load_weights(cls(saved), directory).eval()
+
+    def proprio_of(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+        """A batch's robot states (`ChunkDataset`'s "proprio", (B, 2, P)) when this model reads
+        them (`proprio_dim`), else None."""
+        return batch["proprio"] if self.proprio_encoder is not None else None
 
     # ----------------------------------------------------------------- network
     def predict(

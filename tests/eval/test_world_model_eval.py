@@ -48,6 +48,18 @@ def test_error_budget_scores_each_target_frame_against_known_values():
         (10 * torch.log10(1 / (first - windows["target"][:, 0]).square().flatten(1).mean(1))).mean().item(), rel=1e-5)
 
 
+def test_error_budget_of_a_model_that_reads_the_robot_state_scores_it_with_and_without_the_state():
+    torch.manual_seed(0)
+    model = VideoWorldModel(tiny_world_model_config(frame_skip=2, proprio_dim=2)).eval()
+    windows = held_out_windows(model, [make_episode(20, image_size=16)], count=5)
+    budget = next_chunk_error_budget(model, windows)
+    latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0, proprio=windows["proprio"])
+    first = model.codec.decode(latents)[:, 0]
+    assert budget["prediction"][0] == pytest.approx(
+        (10 * torch.log10(1 / (first - windows["target"][:, 0]).square().flatten(1).mean(1))).mean().item(), rel=1e-5)
+    assert budget["without_proprio"] != budget["prediction"]
+
+
 def test_changed_shares_count_every_pixel_of_a_frame_that_brightens_everywhere():
     torch.manual_seed(0)
     model = VideoWorldModel(tiny_world_model_config()).eval()
