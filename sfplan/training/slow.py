@@ -59,8 +59,8 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
         )
     if adding_proprio:
         model.proprio_encoder.start_silent()
-        statistics = {name: tensor for name, tensor in model.state_dict().items() if name.startswith("proprio_encoder.")}
-        model.load_state_dict({**source.state_dict(), **statistics})
+        new_encoder = {name: tensor for name, tensor in model.state_dict().items() if name.startswith("proprio_encoder.")}
+        model.load_state_dict({**source.state_dict(), **new_encoder})
     else:
         model.load_state_dict(source.state_dict())
     model.codec.set_latent_statistics(source.codec.latent_mean.flatten(), source.codec.latent_std.flatten())
