@@ -9,9 +9,11 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from sfplan.data.collect import CollectionConfig, collect
+from sfplan.interrupts import terminate_as_interrupt
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="collect")
+@terminate_as_interrupt()
 def main(cfg: DictConfig) -> None:
     config = CollectionConfig(
         env_name=cfg.env.name,

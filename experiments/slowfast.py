@@ -14,10 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from sfplan.config_io import config_from_dict
 from sfplan.fast import FastMemoryConfig
+from sfplan.interrupts import terminate_as_interrupt
 from sfplan.training import SlowFastConfig, TrainConfig, slowfast_loop
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="slowfast")
+@terminate_as_interrupt()
 def main(cfg: DictConfig) -> None:
     values = OmegaConf.to_container(cfg, resolve=True)
     config = SlowFastConfig(

@@ -14,9 +14,11 @@ import numpy as np
 import torch
 
 from sfplan.data import load_episodes, read_info
+from sfplan.interrupts import terminate_as_interrupt
 from sfplan.policies import BCPolicyConfig, train_bc
 
 
+@terminate_as_interrupt()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, type=Path, nargs="+", help="HDF5 datasets, all of one env and image size")

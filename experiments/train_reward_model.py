@@ -25,11 +25,13 @@ from sfplan.checkpoint import save_pretrained
 from sfplan.data import Episode, load_episodes
 from sfplan.eval import write_results
 from sfplan.eval.report import argument_settings
+from sfplan.interrupts import terminate_as_interrupt
 from sfplan.training.reward import ImaginedWindows, fine_tune_reward_model, imagine_windows, reward_metrics
 from sfplan.training.slow import split_episodes
 from sfplan.world_model import RewardModel, VideoWorldModel
 
 
+@terminate_as_interrupt()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, type=Path, help="directory with world_model/ and reward_model/")

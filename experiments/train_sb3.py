@@ -14,8 +14,10 @@ import torch
 from stable_baselines3 import SAC
 
 from sfplan.envs import make
+from sfplan.interrupts import terminate_as_interrupt
 
 
+@terminate_as_interrupt()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="robosuite-lift")

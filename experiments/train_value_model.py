@@ -23,11 +23,13 @@ from sfplan.checkpoint import save_pretrained
 from sfplan.data import load_episodes
 from sfplan.eval import write_results
 from sfplan.eval.report import argument_settings
+from sfplan.interrupts import terminate_as_interrupt
 from sfplan.training.slow import split_episodes
 from sfplan.training.value import train_value_model, value_frames, value_metrics
 from sfplan.world_model import ValueModel, ValueModelConfig, VideoWorldModel
 
 
+@terminate_as_interrupt()
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, type=Path, help="directory with world_model/ (its codec encodes the frames)")

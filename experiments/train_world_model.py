@@ -10,11 +10,13 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from sfplan.interrupts import terminate_as_interrupt
 from sfplan.training import TrainConfig, train_slow
 from sfplan.world_model import WorldModelConfig
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train_world_model")
+@terminate_as_interrupt()
 def main(cfg: DictConfig) -> None:
     model_config = WorldModelConfig.from_dict(OmegaConf.to_container(cfg.world_model, resolve=True))
     metrics = train_slow(model_config, TrainConfig(**OmegaConf.to_container(cfg.train, resolve=True)), progress=cfg.progress)
