@@ -27,6 +27,7 @@ from sfplan.config_io import config_from_dict, parse_key_values  # noqa: E402
 from sfplan.data import load_episodes  # noqa: E402
 from sfplan.eval import write_results  # noqa: E402
 from sfplan.eval.fast_memory_eval import (  # noqa: E402
+    chunk_states,
     episode_chunks,
     local_window,
     online_adaptation,
@@ -91,11 +92,13 @@ def main() -> None:
 
     long_episode = load_episodes(args.long_dataset)[0]
     _, _, first = episode_chunks(model, long_episode)
+    states = chunk_states(model, long_episode)
+    first_state = None if states is None else states[:1]
     half_steps = args.revisit_frames // 2 * model.config.frame_skip
     actions = out_and_back(torch.from_numpy(long_episode.actions[:half_steps]))
     with memory.disabled():  # the base model, not the adapter left by the runs above
-        without = revisit_rollout(model, None, first, actions, initial_noise=noise)
-    with_memory = revisit_rollout(model, memory, first, actions, initial_noise=noise)
+        without = revisit_rollout(model, None, first, actions, initial_noise=noise, proprio=first_state)
+    with_memory = revisit_rollout(model, memory, first, actions, initial_noise=noise, proprio=first_state)
 
     results = {
         "psnr_late_base": float(base_curve[late].mean()),
@@ -126,7 +129,7 @@ def main() -> None:
         setting_config = config_from_dict(FastMemoryConfig, {**asdict(memory_config), **setting}, "fast memory --sweep")
         setting_memory = FastMemory(fresh, setting_config)
         runs = [online_adaptation(fresh, setting_memory, episode, local_window, initial_noise=noise) for episode in held_out]
-        revisit = revisit_rollout(fresh, setting_memory, first, actions, initial_noise=noise)
+        revisit = revisit_rollout(fresh, setting_memory, first, actions, initial_noise=noise, proprio=first_state)
         row = {"setting": setting, "psnr_late_memory": float(np.mean([c["memory"] for c in runs], axis=0)[late].mean()),
                "revisit_memory": revisit["revisit"], "seconds_per_chunk_memory": revisit["seconds_per_chunk"]}
         sweep_rows.append(row)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..data import ChunkSpec, Episode, consecutive_chunks
+from ..data import ChunkSpec, Episode, consecutive_chunks, proprio_history
 from ..fast import FastMemory
 from ..world_model import VideoWorldModel
 from .throughput import fastest_seconds
@@ -46,6 +46,19 @@ def episode_chunks(model: VideoWorldModel, episode: Episode) -> tuple[torch.Tens
     return chunk_frames, actions.flatten(1, 2), first[None]
 
 
+def chunk_states(model: VideoWorldModel, episode: Episode) -> torch.Tensor | None:
+    """The robot state a model that reads it (`proprio_dim`) gets before each chunk of
+    `episode_chunks`: (N + 1, 2, P), entry j at the last context frame before chunk j (entry N:
+    after the last chunk), as `proprio_history`; None for a model without the condition."""
+    if model.proprio_encoder is None:
+        return None
+    config = model.config
+    start, per_chunk = (config.context_frames - 1) * config.frame_skip, config.target_frames * config.frame_skip
+    count = len(episode_chunks(model, episode)[0])
+    steps = [start + j * per_chunk for j in range(count + 1)]
+    return torch.from_numpy(np.stack([proprio_history(episode.proprio, step) for step in steps])).float()
+
+
 @torch.no_grad()
 def online_adaptation(
     model: VideoWorldModel,
@@ -57,8 +70,10 @@ def online_adaptation(
 ) -> dict[str, list[float]]:
     """PSNR of predicting chunk k+1 of a real episode, by the base model and by base + memory
     that has observed the real chunks <= k (written with `window`), for every k; both sample
-    with the same noise (`initial_noise`: see `VideoWorldModel.sample_chunk`)."""
+    with the same noise (`initial_noise`: see `VideoWorldModel.sample_chunk`) and get the real
+    robot state before chunk k+1 when the model reads it."""
     chunk_frames, actions, first = episode_chunks(model, episode)
+    states = chunk_states(model, episode)
     latents = model.codec.encode(chunk_frames)  # (N, f_g, C, h, w)
     context = model.codec.encode(first)
     memory.reset()
@@ -67,9 +82,10 @@ def online_adaptation(
     f_p = model.config.context_frames
     per_frame = (model.config.target_frames, model.config.frame_skip, -1)
 
-    def predict(context: torch.Tensor, chunk_actions: torch.Tensor) -> torch.Tensor:
+    def predict(context: torch.Tensor, chunk_actions: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
-        return model.codec.decode(model.sample_chunk(context, chunk_actions, generator=generator, initial_noise=initial_noise))
+        latents = model.sample_chunk(context, chunk_actions, generator=generator, initial_noise=initial_noise, proprio=state)
+        return model.codec.decode(latents)
 
     for k in range(len(chunk_frames) - 1):
         seen.append(latents[k][None])
@@ -77,9 +93,10 @@ def online_adaptation(
         context = torch.cat(seen, dim=1)[:, -f_p:]
         chunk_actions = actions[k + 1].reshape(per_frame)[None]
         truth = chunk_frames[k + 1][None]
+        state = None if states is None else states[k + 1][None]
         with memory.disabled():
-            base = predict(context, chunk_actions)
-        adapted = predict(context, chunk_actions)
+            base = predict(context, chunk_actions, state)
+        adapted = predict(context, chunk_actions, state)
         base_psnr.append(psnr(base, truth).item())
         memory_psnr.append(psnr(adapted, truth).item())
     return {"base": base_psnr, "memory": memory_psnr}
@@ -104,9 +121,11 @@ def revisit_rollout(
     actions: torch.Tensor,
     seed: int = 0,
     initial_noise: float | None = None,
+    proprio: torch.Tensor | None = None,
 ) -> dict[str, float | np.ndarray]:
-    """Imagine an out-and-back action sequence (sampled with `initial_noise`); score scene cuts
-    and revisit consistency.
+    """Imagine an out-and-back action sequence (sampled with `initial_noise`, the first chunk
+    given the robot state `proprio` (1, 2, P) when not None); score scene cuts and revisit
+    consistency.
 
     Revisit consistency: mean cosine similarity between the latent of each frame on the way
     out and the latent of the frame at the same place on the way back (the feature extractor
@@ -116,7 +135,7 @@ def revisit_rollout(
         memory.reset()
     start = time.perf_counter()
     latents = model.imagine_latents(model.codec.encode(first), actions[None], generator=torch.Generator().manual_seed(seed),
-                                    memory=memory, initial_noise=initial_noise)[0]
+                                    memory=memory, initial_noise=initial_noise, proprio=proprio)[0]
     seconds = time.perf_counter() - start
     half = len(latents) // 2
     out, back = latents[:half].flatten(1), latents[half:].flip(0).flatten(1)

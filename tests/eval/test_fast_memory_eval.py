@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from helpers import make_episode, tiny_world_model_config
-from sfplan.eval.fast_memory_eval import episode_chunks, out_and_back, single_frame, whole_history
+from sfplan.eval.fast_memory_eval import chunk_states, episode_chunks, out_and_back, single_frame, whole_history
 from sfplan.world_model import VideoWorldModel
 
 
@@ -22,6 +22,14 @@ def test_episode_chunks_follow_the_model_frame_skip():
     assert first[0, :, 0, 0, 0].mul(255).round().tolist() == [0, 2]
     assert chunks[:, :, 0, 0, 0].mul(255).round().tolist() == [[4, 6], [8, 10]]
     np.testing.assert_allclose(actions[0, :, 0].numpy(), [2, 3, 4, 5])
+
+
+def test_chunk_states_are_read_at_the_last_context_frame_before_each_chunk():
+    episode = make_episode(num_steps=13, image_size=16, action_dim=2)  # state at step t is (t, -t)
+    assert chunk_states(VideoWorldModel(tiny_world_model_config(frame_skip=2)), episode) is None  # no state condition
+    states = chunk_states(VideoWorldModel(tiny_world_model_config(frame_skip=2, proprio_dim=2)), episode)
+    # context ends at step 2, chunk 0 at step 6, chunk 1 at step 10 (see the frame test above); (step - 1, step) each
+    assert states[:, :, 0].tolist() == [[1, 2], [5, 6], [9, 10]]
 
 
 def test_window_rules_pick_history_or_one_frame():
