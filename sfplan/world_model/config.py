@@ -81,6 +81,10 @@ class WorldModelConfig:
     train_sigma_mean/std: log-normal training noise distribution (EDM's P_mean, P_std). Higher
                       than EDM's (-1.2, 1.2) image setting: with 1-2 sampling steps the prediction
                       made at sigma_max decides the imagined frames, so high noise gets most training.
+    mean_start_fraction: share of training samples denoised at sigma_max from the noise's mean (a
+                      zero noisy input): exactly the first step of deterministic sampling
+                      (`initial_noise` 0), an input the log-normal noise levels never show the
+                      model. 0 trains the plain EDM loss.
     denoise_steps:    Euler steps per chunk at sampling time.
     initial_noise:    scale of the noise sampling starts from: 1 draws from the model's
                       distribution; 0 starts at the noise's mean, so sampling is deterministic
@@ -106,6 +110,7 @@ class WorldModelConfig:
     sigma_max: float = 5.0
     train_sigma_mean: float = 0.4
     train_sigma_std: float = 1.0
+    mean_start_fraction: float = 0.0
     denoise_steps: int = 1
     initial_noise: float = 1.0
 
@@ -120,6 +125,8 @@ class WorldModelConfig:
             raise ValueError("attention_levels needs one entry per UNet level (block_channels)")
         if self.proprio_dim < 0 or not 0.0 <= self.proprio_dropout <= 1.0:
             raise ValueError(f"proprio_dim must be >= 0 and proprio_dropout in [0, 1], got {self.proprio_dim}, {self.proprio_dropout}")
+        if not 0.0 <= self.mean_start_fraction <= 1.0:
+            raise ValueError(f"mean_start_fraction must be in [0, 1], got {self.mean_start_fraction}")
         if self.denoise_steps < 1:
             raise ValueError(f"denoise_steps must be at least 1, got {self.denoise_steps}")
         check_initial_noise(self.initial_noise)

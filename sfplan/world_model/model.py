@@ -191,19 +191,25 @@ class VideoWorldModel(nn.Module):
         generator: torch.Generator | None = None,
         proprio: torch.Tensor | None = None,
         null_proprio: torch.Tensor | None = None,
+        mean_start: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """EDM denoising loss of `target` (B, T_g, C, h, w) at log-normal noise levels, given clean
         `context` (B, T_p, C, h, w) (T_p may be 0), `actions` and `proprio` as in `predict`.
 
         The noise levels are exp(N(sigma_mean, sigma_std)), by default the training ones; noise
-        comes from `generator` (torch's global one when None).
+        comes from `generator` (torch's global one when None). Samples flagged in `mean_start`
+        (B,) bool are denoised at sigma_max from a zero input instead: the deterministic
+        sampler's first step (see `WorldModelConfig.mean_start_fraction`).
         """
         batch = target.shape[0]
         mean = self.config.train_sigma_mean if sigma_mean is None else sigma_mean
         std = self.config.train_sigma_std if sigma_std is None else sigma_std
         sigma = torch.exp(torch.randn(batch, generator=generator) * std + mean)
+        noisy = target + sigma.view(batch, 1, 1, 1, 1) * torch.randn(target.shape, generator=generator)
+        if mean_start is not None:
+            sigma = torch.where(mean_start, torch.tensor(self.config.sigma_max), sigma)
+            noisy = torch.where(mean_start.view(batch, 1, 1, 1, 1), torch.zeros_like(noisy), noisy)
         sigma_b = sigma.view(batch, 1, 1, 1, 1)
-        noisy = target + sigma_b * torch.randn(target.shape, generator=generator)
         output = self.predict(self.scheduler.precondition_inputs(noisy, sigma_b), context, sigma, actions, null_action,
                               proprio, null_proprio)
         denoised = self.scheduler.precondition_outputs(noisy, output, sigma_b)
@@ -220,7 +226,8 @@ class VideoWorldModel(nn.Module):
         Diffusion: EDM denoising loss at log-normal noise levels; regression: MSE of a direct
         prediction. Only target frames enter the loss. Actions are replaced by the null
         action for a random `action_dropout` share of the batch while training, the state by the
-        unknown state for a random `proprio_dropout` share.
+        unknown state for a random `proprio_dropout` share, and a random `mean_start_fraction`
+        share is denoised from the deterministic sampler's start.
         """
         batch = target.shape[0]
         never = torch.zeros(batch, dtype=torch.bool)
@@ -229,7 +236,9 @@ class VideoWorldModel(nn.Module):
         if self.config.objective == "regression":
             prediction = self.predict(torch.zeros_like(target), context, torch.ones(batch), actions, null, proprio, null_proprio)
             return nn.functional.mse_loss(prediction, target)
-        return self.denoising_loss(context, target, actions, null, proprio=proprio, null_proprio=null_proprio)
+        fraction = self.config.mean_start_fraction
+        mean_start = torch.rand(batch) < fraction if self.training and fraction > 0 else None
+        return self.denoising_loss(context, target, actions, null, proprio=proprio, null_proprio=null_proprio, mean_start=mean_start)
 
     # ---------------------------------------------------------------- sampling
     @torch.no_grad()

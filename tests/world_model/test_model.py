@@ -81,6 +81,23 @@ def test_sampling_from_the_noise_mean_is_deterministic_and_full_noise_is_not(ste
         sample(0, 1.5)  # an override is checked where every sampling call meets
 
 
+def test_mean_start_trains_exactly_the_deterministic_one_step_sample():
+    model = tiny_model().eval()
+    context, target, actions = latent_batch(model)
+    everyone = torch.ones(len(target), dtype=torch.bool)
+    losses = [model.denoising_loss(context, target, actions, generator=torch.Generator().manual_seed(seed), mean_start=everyone)
+              for seed in (0, 1)]
+    sample = model.sample_chunk(context, actions, steps=1, initial_noise=0.0)
+    sigma, sigma_data = model.config.sigma_max, model.config.codec.target_std
+    weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+    torch.testing.assert_close(losses[0], weight * ((sample - target) ** 2).mean())
+    assert losses[0].item() == losses[1].item(), "no noise is drawn for a mean-start sample"
+    noisy = [model.denoising_loss(context, target, actions, generator=torch.Generator().manual_seed(seed)) for seed in (0, 1)]
+    assert noisy[0].item() != noisy[1].item()
+    with pytest.raises(ValueError, match=r"mean_start_fraction must be in \[0, 1\]"):
+        tiny_world_model_config(mean_start_fraction=1.5)
+
+
 def test_imagine_feeds_each_chunk_as_the_next_context(monkeypatch):
     model = tiny_model().eval()
     contexts, outputs = [], []
