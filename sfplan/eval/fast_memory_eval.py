@@ -53,10 +53,10 @@ def chunk_states(model: VideoWorldModel, episode: Episode) -> torch.Tensor | Non
     if model.proprio_encoder is None:
         return None
     config = model.config
-    start, per_chunk = (config.context_frames - 1) * config.frame_skip, config.target_frames * config.frame_skip
-    count = len(episode_chunks(model, episode)[0])
-    steps = [start + j * per_chunk for j in range(count + 1)]
-    return torch.from_numpy(np.stack([proprio_history(episode.proprio, step) for step in steps])).float()
+    spec = ChunkSpec(config.context_frames, config.target_frames, config.frame_skip)
+    histories = np.stack([proprio_history(episode.proprio, step) for step in range(len(episode.proprio))])
+    first, chunks, _ = consecutive_chunks(spec, torch.from_numpy(histories).float(), torch.from_numpy(episode.actions))
+    return torch.cat([first[-1:], chunks[:, -1]])
 
 
 @torch.no_grad()
