@@ -77,6 +77,11 @@ class WorldModelConfig:
                       chunks after the first in a rollout (the state of an imagined frame is unknown).
     objective:        "diffusion" (EDM denoiser) or "regression" (the same UNet trained to predict
                       the target latents directly with MSE: the deterministic baseline).
+    predict_change:   denoise (or regress) each target latent's change from the last context latent
+                      instead of the latent itself: what does not move needs no output, and the
+                      deterministic sampler starts from "repeat the last frame"
+                      (docs/world_model.md, session 17). Without context (fast memory's
+                      whole-window update) the change is the latent itself.
     sigma_min/max:    EDM noise range for sampling; sigma_data is the codec's target_std.
     train_sigma_mean/std: log-normal training noise distribution (EDM's P_mean, P_std). Higher
                       than EDM's (-1.2, 1.2) image setting: with 1-2 sampling steps the prediction
@@ -106,6 +111,7 @@ class WorldModelConfig:
     proprio_dim: int = 0
     proprio_dropout: float = 0.2
     objective: str = "diffusion"
+    predict_change: bool = False
     sigma_min: float = 0.002
     sigma_max: float = 5.0
     train_sigma_mean: float = 0.4

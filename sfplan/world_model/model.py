@@ -199,12 +199,14 @@ class VideoWorldModel(nn.Module):
         The noise levels are exp(N(sigma_mean, sigma_std)), by default the training ones; noise
         comes from `generator` (torch's global one when None). Samples flagged in `mean_start`
         (B,) bool are denoised at sigma_max from a zero input instead: the deterministic
-        sampler's first step (see `WorldModelConfig.mean_start_fraction`).
+        sampler's first step (see `WorldModelConfig.mean_start_fraction`). A `predict_change` model
+        denoises the targets' change from `origin`.
         """
         batch = target.shape[0]
         mean = self.config.train_sigma_mean if sigma_mean is None else sigma_mean
         std = self.config.train_sigma_std if sigma_std is None else sigma_std
         sigma = torch.exp(torch.randn(batch, generator=generator) * std + mean)
+        target = target - self.origin(context, target.shape[1])
         noisy = target + sigma.view(batch, 1, 1, 1, 1) * torch.randn(target.shape, generator=generator)
         if mean_start is not None:
             sigma = torch.where(mean_start, torch.tensor(self.config.sigma_max), sigma)
@@ -235,7 +237,7 @@ class VideoWorldModel(nn.Module):
         null_proprio = torch.rand(batch) < self.config.proprio_dropout if self.training and self.proprio_encoder is not None else never
         if self.config.objective == "regression":
             prediction = self.predict(torch.zeros_like(target), context, torch.ones(batch), actions, null, proprio, null_proprio)
-            return nn.functional.mse_loss(prediction, target)
+            return nn.functional.mse_loss(prediction + self.origin(context, target.shape[1]), target)
         fraction = self.config.mean_start_fraction
         mean_start = torch.rand(batch) < fraction if self.training and fraction > 0 else None
         return self.denoising_loss(context, target, actions, null, proprio=proprio, null_proprio=null_proprio, mean_start=mean_start)
@@ -260,8 +262,9 @@ class VideoWorldModel(nn.Module):
         batch = context.shape[0]
         shape = (batch, self.config.target_frames, *context.shape[2:])
         null = torch.zeros(batch, dtype=torch.bool) if null_action is None else null_action
+        origin = self.origin(context, shape[1])
         if self.config.objective == "regression":
-            return self.predict(torch.zeros(shape), context, torch.ones(batch), actions, null, proprio)
+            return self.predict(torch.zeros(shape), context, torch.ones(batch), actions, null, proprio) + origin
         scheduler = EDMEulerScheduler.from_config(self.scheduler.config)  # samplers keep per-call state
         scheduler.set_timesteps(steps or self.config.denoise_steps)
         noise_scale = self.config.initial_noise if initial_noise is None else initial_noise
@@ -272,7 +275,15 @@ class VideoWorldModel(nn.Module):
             model_input = scheduler.scale_model_input(sample, timestep)
             output = self.predict(model_input, context, sigma.expand(batch).float(), actions, null, proprio)
             sample = scheduler.step(output, timestep, sample).prev_sample
-        return sample
+        return sample + origin
+
+    def origin(self, context: torch.Tensor, num_target: int) -> torch.Tensor:
+        """What the model's diffusion variable is measured from, for `num_target` frames after
+        `context` (B, T_p, C, h, w): the last context latent for a `predict_change` model with
+        context, else zeros (broadcastable to the targets)."""
+        if not self.config.predict_change or context.shape[1] == 0:
+            return torch.zeros(())
+        return context[:, -1:].expand(-1, num_target, -1, -1, -1)
 
     def check_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """Validate (B, L, A) env actions, L a multiple of the env steps per chunk; returns float32."""

@@ -81,8 +81,9 @@ def test_sampling_from_the_noise_mean_is_deterministic_and_full_noise_is_not(ste
         sample(0, 1.5)  # an override is checked where every sampling call meets
 
 
-def test_mean_start_trains_exactly_the_deterministic_one_step_sample():
-    model = tiny_model().eval()
+@pytest.mark.parametrize("predict_change", [False, True])
+def test_mean_start_trains_exactly_the_deterministic_one_step_sample(predict_change):
+    model = tiny_model(predict_change=predict_change).eval()
     context, target, actions = latent_batch(model)
     everyone = torch.ones(len(target), dtype=torch.bool)
     losses = [model.denoising_loss(context, target, actions, generator=torch.Generator().manual_seed(seed), mean_start=everyone)
@@ -96,6 +97,18 @@ def test_mean_start_trains_exactly_the_deterministic_one_step_sample():
     assert noisy[0].item() != noisy[1].item()
     with pytest.raises(ValueError, match=r"mean_start_fraction must be in \[0, 1\]"):
         tiny_world_model_config(mean_start_fraction=1.5)
+
+
+@pytest.mark.parametrize("objective", ["diffusion", "regression"])
+def test_a_silent_network_predicting_change_repeats_the_last_context_frame(objective):
+    model = tiny_model(objective=objective, predict_change=True).eval()
+    torch.nn.init.zeros_(model.unet.conv_out.weight)
+    torch.nn.init.zeros_(model.unet.conv_out.bias)
+    context, target, actions = latent_batch(model)
+    repeated = context[:, -1:].expand_as(target)
+    torch.testing.assert_close(model.sample_chunk(context, actions, steps=1, initial_noise=0.0), repeated)
+    model.config.predict_change = False
+    torch.testing.assert_close(model.sample_chunk(context, actions, steps=1, initial_noise=0.0), torch.zeros_like(target))
 
 
 def test_imagine_feeds_each_chunk_as_the_next_context(monkeypatch):
