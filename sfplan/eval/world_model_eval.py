@@ -116,11 +116,23 @@ def imagined_outcome_metrics(reward_model: RewardModel, latents: torch.Tensor, w
 
 
 @torch.no_grad()
-def next_chunk_error_budget(
+def predicted_frames(
     model: VideoWorldModel, windows: dict[str, torch.Tensor], steps: int = 1, initial_noise: float | None = 0.0,
     batch_size: int = 32,
-) -> dict[str, list[float]]:
-    """Where the next-chunk error is: mean PSNR (dB) per target frame index, for
+) -> torch.Tensor:
+    """The model's next chunk (B, f_g, 3, H, W) for each window, from its context, actions and (for a
+    model that reads it) robot state, sampled with `steps` and `initial_noise` and decoded."""
+    latents = imagine_windows(model, windows["context"], windows["actions"], steps, initial_noise, batch_size,
+                              proprio=model.proprio_of(windows))
+    return _decode(model, latents, batch_size)
+
+
+@torch.no_grad()
+def error_budget_frames(
+    model: VideoWorldModel, windows: dict[str, torch.Tensor], steps: int = 1, initial_noise: float | None = 0.0,
+    batch_size: int = 32,
+) -> dict[str, torch.Tensor]:
+    """The next-chunk frames (B, f_g, 3, H, W) in [0, 1] that `next_chunk_error_budget` scores, by name:
       prediction:         the model's prediction (`steps`, `initial_noise` as in `sample_chunk`);
       codec_ceiling:      the true frames encoded and decoded by the model's codec, the best any
                           prediction in its latent space can score;
@@ -139,18 +151,48 @@ def next_chunk_error_budget(
         latents = imagine_windows(model, context, actions, steps, initial_noise, batch_size, proprio=state)
         return _decode(model, latents, batch_size)
 
-    predictions = {
-        "prediction": decoded(windows["context"], windows["actions"]),
+    frames = {
+        "prediction": predicted_frames(model, windows, steps, initial_noise, batch_size),
         "codec_ceiling": _decode(model, _encode(model, target, batch_size), batch_size),
         "repeat_last": windows["context"][:, -1:].expand_as(target),
         "motionless_context": decoded(motionless, windows["actions"], None if proprio is None else proprio[:, 1:].repeat(1, 2, 1)),
         "shuffled_actions": decoded(windows["context"], windows["actions"].roll(shifts=1, dims=0)),
     }
     if proprio is not None:
-        predictions["without_proprio"] = decoded(windows["context"], windows["actions"], None)
+        frames["without_proprio"] = decoded(windows["context"], windows["actions"], None)
+    return frames
+
+
+def psnr_per_target_frame(frames: torch.Tensor, windows: dict[str, torch.Tensor]) -> list[float]:
+    """Mean PSNR (dB) over windows of each target frame index of `frames` (B, f_g, 3, H, W)."""
+    target = windows["target"]
+    return [psnr(frames[:, index], target[:, index]).mean().item() for index in range(target.shape[1])]
+
+
+@torch.no_grad()
+def next_chunk_error_budget(
+    model: VideoWorldModel, windows: dict[str, torch.Tensor], steps: int = 1, initial_noise: float | None = 0.0,
+    batch_size: int = 32,
+) -> dict[str, list[float]]:
+    """Where the next-chunk error is: mean PSNR (dB) per target frame index for each of
+    `error_budget_frames`."""
+    frames = error_budget_frames(model, windows, steps, initial_noise, batch_size)
+    return {name: psnr_per_target_frame(predicted, windows) for name, predicted in frames.items()}
+
+
+def moving_and_still_error(frames: torch.Tensor, windows: dict[str, torch.Tensor]) -> dict[str, float]:
+    """How `frames` (B, f_g, 3, H, W) err where the scene moves and where it stands still, split by
+    `changed_pixel_mask` (ground truth against the last context frame), all windows' pixels pooled:
+      moving_psnr / still_psnr:  PSNR (dB) over the changed / unchanged pixels;
+      moving_error_share:        the share of the squared error that lies on the changed pixels."""
+    target = windows["target"]
+    moving = changed_pixel_mask(windows["context"][:, -1], target).expand_as(target)
+    squared_error = (frames - target).square()
+    on_moving, on_still = squared_error[moving].sum(), squared_error[~moving].sum()
     return {
-        name: [psnr(frames[:, index], target[:, index]).mean().item() for index in range(target.shape[1])]
-        for name, frames in predictions.items()
+        "moving_psnr": (-10 * torch.log10(on_moving / moving.sum())).item(),
+        "still_psnr": (-10 * torch.log10(on_still / (~moving).sum())).item(),
+        "moving_error_share": (on_moving / (on_moving + on_still)).item(),
     }
 
 

@@ -365,12 +365,13 @@ def train_slow(model_config: WorldModelConfig, train_config: TrainConfig, progre
 
 @dataclass(frozen=True)
 class TrainedRun:
-    """What a training output directory holds: the EMA world model, its training config, and the
-    held-out episodes of its dataset (never trained on)."""
+    """What a training output directory holds: the EMA world model, its training config, the
+    held-out episodes of its dataset (never trained on) and the rest of them (trained on)."""
 
     model: VideoWorldModel
     train_config: TrainConfig
     held_out: list[Episode]
+    trained_on: list[Episode]
 
 
 def load_run(directory: str | Path, dataset: str | Path | None = None) -> TrainedRun:
@@ -392,4 +393,5 @@ def load_run(directory: str | Path, dataset: str | Path | None = None) -> Traine
         config = TrainConfig(dataset=str(dataset), output=str(directory), env_name=read_info(dataset).env_name)
     model = VideoWorldModel.from_pretrained(directory / "world_model")
     episodes = load_episodes(config.dataset, image_size=model.config.codec.image_size)
-    return TrainedRun(model, config, split_episodes(episodes, config.holdout_episodes)[1])
+    trained_on, held_out = split_episodes(episodes, config.holdout_episodes)
+    return TrainedRun(model, config, held_out, trained_on)

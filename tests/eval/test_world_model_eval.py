@@ -7,6 +7,7 @@ from sfplan.eval.world_model_eval import (
     held_out_windows,
     imagine_windows,
     imagined_outcome_metrics,
+    moving_and_still_error,
     next_chunk_error_budget,
 )
 from sfplan.world_model import RewardModel, RewardModelConfig, VideoWorldModel
@@ -58,6 +59,18 @@ def test_error_budget_of_a_model_that_reads_the_robot_state_scores_it_with_and_w
     assert budget["prediction"][0] == pytest.approx(
         (10 * torch.log10(1 / (first - windows["target"][:, 0]).square().flatten(1).mean(1))).mean().item(), rel=1e-5)
     assert budget["without_proprio"] != budget["prediction"]
+
+
+def test_moving_and_still_error_splits_the_error_where_the_scene_moves_against_known_values():
+    context = torch.zeros(2, 2, 3, 8, 8)
+    target = torch.zeros(2, 3, 3, 8, 8)
+    target[..., :2, :] = 0.5  # a quarter of each target frame moves
+    prediction = target + 0.01  # off by 40 dB where still
+    prediction[..., :2, :] = 0.6  # off by 20 dB where moving
+    split = moving_and_still_error(prediction, {"context": context, "target": target})
+    assert split["moving_psnr"] == pytest.approx(20.0, rel=1e-4)
+    assert split["still_psnr"] == pytest.approx(40.0, rel=1e-4)
+    assert split["moving_error_share"] == pytest.approx(0.01 * 1 / (0.01 * 1 + 1e-4 * 3), rel=1e-4)
 
 
 def test_changed_shares_count_every_pixel_of_a_frame_that_brightens_everywhere():

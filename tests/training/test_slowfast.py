@@ -78,6 +78,7 @@ def test_a_checkpoint_loads_as_a_run_given_the_dataset_its_model_was_trained_on(
     shutil.copytree(trained[1] / "world_model", checkpoint / "world_model")
     run = load_run(checkpoint, dataset)
     assert [episode.seed for episode in run.held_out] == [1, 2, 3, 4, 5]  # the last 5, as a training run holds out
+    assert [episode.seed for episode in run.trained_on] == [0]
     assert run.train_config.env_name == "pointmass-push" and run.model.config.codec.image_size == 16
     with pytest.raises(CheckpointError, match="has no train_config.json: for a checkpoint, name the dataset"):
         load_run(checkpoint)
