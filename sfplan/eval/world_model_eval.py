@@ -144,22 +144,25 @@ def error_budget_frames(
                           unknown state (what it reads from the state).
     """
     target = windows["target"]
-    motionless = windows["context"][:, -1:].expand_as(windows["context"]).contiguous()
     proprio = model.proprio_of(windows)
+    motionless = {
+        **windows,
+        "context": windows["context"][:, -1:].expand_as(windows["context"]).contiguous(),
+        "proprio": None if proprio is None else proprio[:, 1:].repeat(1, 2, 1),
+    }
 
-    def decoded(context: torch.Tensor, actions: torch.Tensor, state: torch.Tensor | None = proprio) -> torch.Tensor:
-        latents = imagine_windows(model, context, actions, steps, initial_noise, batch_size, proprio=state)
-        return _decode(model, latents, batch_size)
+    def predicted(variant: dict[str, torch.Tensor | None]) -> torch.Tensor:
+        return predicted_frames(model, variant, steps, initial_noise, batch_size)
 
     frames = {
-        "prediction": predicted_frames(model, windows, steps, initial_noise, batch_size),
+        "prediction": predicted(windows),
         "codec_ceiling": _decode(model, _encode(model, target, batch_size), batch_size),
         "repeat_last": windows["context"][:, -1:].expand_as(target),
-        "motionless_context": decoded(motionless, windows["actions"], None if proprio is None else proprio[:, 1:].repeat(1, 2, 1)),
-        "shuffled_actions": decoded(windows["context"], windows["actions"].roll(shifts=1, dims=0)),
+        "motionless_context": predicted(motionless),
+        "shuffled_actions": predicted({**windows, "actions": windows["actions"].roll(shifts=1, dims=0)}),
     }
     if proprio is not None:
-        frames["without_proprio"] = decoded(windows["context"], windows["actions"], None)
+        frames["without_proprio"] = predicted({**windows, "proprio": None})  # the model's unknown state
     return frames
 
 
