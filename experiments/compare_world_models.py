@@ -21,7 +21,7 @@ import torch
 from sfplan.data import load_episodes
 from sfplan.eval import write_results
 from sfplan.eval.world_model_eval import (
-    held_out_windows,
+    evenly_spaced_windows,
     imagine_windows,
     imagined_chunk_metrics,
     imagined_outcome_metrics,
@@ -67,7 +67,7 @@ def main() -> None:
             if frame_size != model.config.codec.image_size:
                 parser.error(f"{label} has {frame_size}x{frame_size} frames but {model_dir} was trained on "
                              f"{model.config.codec.image_size}x{model.config.codec.image_size}; compare on a dataset of that size")
-            windows = held_out_windows(model, episodes, args.windows)
+            windows = evenly_spaced_windows(model, episodes, args.windows)
             latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0,
                                       proprio=model.proprio_of(windows))
             true_actions = imagined_chunk_metrics(model, latents, windows)

@@ -20,7 +20,7 @@ import torch
 from sfplan.data import load_episodes
 from sfplan.eval import write_results
 from sfplan.eval.world_model_eval import (
-    held_out_windows,
+    evenly_spaced_windows,
     imagined_frames_per_second,
     long_rollout,
     next_chunk_metrics,
@@ -74,7 +74,7 @@ def main() -> None:
 
     run = load_run(args.run)
     model, train_config = run.model, run.train_config
-    windows = held_out_windows(model, run.held_out, args.windows)
+    windows = evenly_spaced_windows(model, run.held_out, args.windows)
 
     repeat = repeat_last_metrics(windows)
     rows = [["repeat last context frame", "-", repeat["psnr"], repeat["psnr_changed"], repeat["ssim"], "-"]]

@@ -29,7 +29,7 @@ from sfplan.eval.report import argument_settings
 from sfplan.eval.world_model_eval import (
     changed_shares,
     error_budget_frames,
-    held_out_windows,
+    evenly_spaced_windows,
     moving_and_still_error,
     predicted_frames,
     psnr_per_target_frame,
@@ -67,10 +67,10 @@ def main() -> None:
     except CheckpointError as error:
         parser.error(str(error))
     model = run.model
-    windows = held_out_windows(model, run.held_out, args.windows)
+    windows = evenly_spaced_windows(model, run.held_out, args.windows)
     scored = [(name, frames, windows) for name, frames in error_budget_frames(model, windows, args.steps, args.initial_noise).items()]
     if args.trained_on_windows:
-        seen = held_out_windows(model, run.trained_on, args.trained_on_windows)
+        seen = evenly_spaced_windows(model, run.trained_on, args.trained_on_windows)
         scored.append(("trained_on", predicted_frames(model, seen, args.steps, args.initial_noise), seen))
     budget = {name: psnr_per_target_frame(frames, scored_on) for name, frames, scored_on in scored}
     split = {name: moving_and_still_error(frames, scored_on) for name, frames, scored_on in scored}

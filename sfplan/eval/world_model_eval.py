@@ -13,7 +13,7 @@ from .throughput import fastest_seconds
 from .video_metrics import changed_pixel_mask, count_scene_cuts, psnr, ssim
 
 
-def held_out_windows(model: VideoWorldModel, episodes: Sequence[Episode], count: int) -> dict[str, torch.Tensor]:
+def evenly_spaced_windows(model: VideoWorldModel, episodes: Sequence[Episode], count: int) -> dict[str, torch.Tensor]:
     """`count` evenly spaced windows of `episodes`: context/target frames (float [0, 1]), actions,
     the env's rewards and successes at the target frames, and the robot state at the last context
     frame (`ChunkDataset`'s proprio)."""

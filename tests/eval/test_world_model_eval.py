@@ -4,7 +4,7 @@ import torch
 from helpers import make_episode, tiny_world_model_config
 from sfplan.eval.world_model_eval import (
     changed_shares,
-    held_out_windows,
+    evenly_spaced_windows,
     imagine_windows,
     imagined_outcome_metrics,
     moving_and_still_error,
@@ -18,7 +18,7 @@ def test_imagined_outcome_metrics_count_optimistic_and_missed_successes(success_
     torch.manual_seed(0)
     model = VideoWorldModel(tiny_world_model_config()).eval()
     episodes = [make_episode(12, image_size=16, seed=seed) for seed in range(2)]  # success in the last 3 steps
-    windows = held_out_windows(model, episodes, count=100)
+    windows = evenly_spaced_windows(model, episodes, count=100)
     reward_model = RewardModel(RewardModelConfig(latent_channels=2, latent_size=8, hidden=8)).eval()
     last = reward_model.net[-1]
     with torch.no_grad():
@@ -35,7 +35,7 @@ def test_imagined_outcome_metrics_count_optimistic_and_missed_successes(success_
 def test_error_budget_scores_each_target_frame_against_known_values():
     torch.manual_seed(0)
     model = VideoWorldModel(tiny_world_model_config(frame_skip=2)).eval()
-    windows = held_out_windows(model, [make_episode(20, image_size=16)], count=5)  # frame t is filled with t / 255
+    windows = evenly_spaced_windows(model, [make_episode(20, image_size=16)], count=5)  # frame t is filled with t / 255
     budget = next_chunk_error_budget(model, windows)
     assert set(budget) == {"prediction", "codec_ceiling", "repeat_last", "motionless_context", "shuffled_actions"}
     # target frame i is (i + 1) * frame_skip env steps after the last context frame: off by that many levels
@@ -52,7 +52,7 @@ def test_error_budget_scores_each_target_frame_against_known_values():
 def test_error_budget_of_a_model_that_reads_the_robot_state_scores_it_with_and_without_the_state():
     torch.manual_seed(0)
     model = VideoWorldModel(tiny_world_model_config(frame_skip=2, proprio_dim=2)).eval()
-    windows = held_out_windows(model, [make_episode(20, image_size=16)], count=5)
+    windows = evenly_spaced_windows(model, [make_episode(20, image_size=16)], count=5)
     budget = next_chunk_error_budget(model, windows)
     latents = imagine_windows(model, windows["context"], windows["actions"], steps=1, initial_noise=0.0, proprio=windows["proprio"])
     first = model.codec.decode(latents)[:, 0]
