@@ -271,12 +271,13 @@ def long_rollout(
 
 @torch.no_grad()
 def imagined_frames_per_second(
-    model: VideoWorldModel, steps: int, batch_size: int = 32, chunks: int = 2, repeats: int = 2, warmup: int = 1
+    model: VideoWorldModel, steps: int, batch_size: int = 32, chunks: int = 2, repeats: int = 5, warmup: int = 3
 ) -> float:
     """Imagined frames per second for `batch_size` candidate action sequences of `chunks` chunks.
 
     Latent-space rollout with every denoising step included (no decoding: a planner
-    scores latents); the best of `repeats` timings after `warmup` one-chunk calls.
+    scores latents); the best of `repeats` timings after `warmup` one-chunk calls (the least
+    disturbed: on a shared 2-core VM single timings vary by a fifth).
     """
     config = model.config
     context = torch.zeros(1, config.context_frames, config.codec.latent_channels, config.codec.latent_size, config.codec.latent_size)
