@@ -105,6 +105,8 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert all(len(values) == 2 for values in budget.values())  # the tiny model's 2 target frames
     result = run("world_model_error_budget.py", "--run", str(run_dir), "--dataset", str(push_dataset), cwd=tmp_path)
     assert result.returncode != 0 and "drop the dataset" in result.stderr
+    result = run("second_chunk_state_probe.py", "--run", str(run_dir), cwd=tmp_path)
+    assert result.returncode != 0 and "reads no robot state" in result.stderr
 
     result = run("compare_world_models.py", "--models", str(run_dir), "--datasets", f"{push_dataset}:1", str(push_dataset),
                  "--windows", "4", "--threads", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
@@ -124,6 +126,24 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((tmp_path / "loop" / "slowfast.json").read_text())["fast"]["rank"] == 4
     assert "eval/psnr_memory" in result.stdout
+
+
+def test_second_chunk_state_probe_scores_the_second_chunk_with_unknown_predicted_and_true_state(push_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run(
+        "train_world_model.py", "env=pointmass-push", "env.kwargs.image_size=16", "world_model=tiny",
+        "world_model.codec.block_channels=[8,16]", "world_model.target_frames=2", "world_model.frame_skip=1",
+        "world_model.proprio_dim=4", f"train.dataset={push_dataset}", f"train.output={run_dir}", "train.holdout_episodes=1",
+        "train.autoencoder_steps=2", "train.autoencoder_batch=4", "train.steps=2", "train.batch_size=2",
+        "train.threads=1", "progress=false", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = run("second_chunk_state_probe.py", "--run", str(run_dir), "--windows", "4", "--predictor-steps", "20",
+                 "--threads", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    probe = json.loads((tmp_path / "results" / "second_chunk_state_probe.json").read_text())
+    assert set(probe["psnr_second_chunk"]) == {"unknown", "predicted", "true"} and probe["windows"] == 4
+    assert all(value > 0 for value in [probe["psnr_first_chunk"], *probe["psnr_second_chunk"].values()])
 
 
 def save_tiny_agent(directory):

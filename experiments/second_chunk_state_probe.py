@@ -1,0 +1,163 @@
+"""How much the second imagined chunk loses for not knowing the robot's state; writes results/<name>.{json,md}.
+
+    python experiments/second_chunk_state_probe.py --run checkpoints/robosuite-lift --dataset data/robosuite-lift.h5
+
+A world model that reads the robot state (`proprio_dim`) gets the real state before the first
+chunk it imagines; `imagine` gives every later chunk the learned unknown state, because the
+state after imagined frames is not observed. This probe measures what that costs and whether a
+small learned state predictor would win it back: on evenly spaced two-chunk windows of the
+held-out episodes it imagines the first chunk with the real state, then the second chunk from
+the first's frames with (a) the unknown state, (b) the state an MLP predicts from the state and
+the first chunk's actions, (c) the real state. The MLP is trained here, in seconds, on the
+episodes the world model trained on; its held-out error in end-effector position is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sfplan.checkpoint import CheckpointError
+from sfplan.data import Episode, proprio_history
+from sfplan.eval import write_results
+from sfplan.eval.report import argument_settings
+from sfplan.eval.video_metrics import psnr
+from sfplan.training import load_run
+from sfplan.world_model import VideoWorldModel
+
+
+def state_pairs(episodes: list[Episode], chunk_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs (state history (2, P) and the next `chunk_steps` actions, flattened) and targets (the
+    state history `chunk_steps` env steps later minus the current state) at every step of `episodes`."""
+    inputs, targets = [], []
+    for episode in episodes:
+        for step in range(1, len(episode.actions) - chunk_steps + 1):
+            now = proprio_history(episode.proprio, step)
+            later = proprio_history(episode.proprio, step + chunk_steps)
+            inputs.append(np.concatenate([now.ravel(), episode.actions[step : step + chunk_steps].ravel()]))
+            targets.append((later - now[-1]).ravel())
+    return torch.tensor(np.array(inputs)), torch.tensor(np.array(targets))
+
+
+class StatePredictor(torch.nn.Module):
+    """An MLP from (state history, a chunk's actions) to the state history after the chunk."""
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, hidden: int = 256) -> None:
+        super().__init__()
+        self.register_buffer("input_mean", inputs.mean(0))
+        self.register_buffer("input_std", inputs.std(0) + 1e-6)
+        self.register_buffer("target_std", targets.std(0) + 1e-6)
+        self.net = torch.nn.Sequential(torch.nn.Linear(inputs.shape[1], hidden), torch.nn.SiLU(),
+                                       torch.nn.Linear(hidden, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, targets.shape[1]))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.net((inputs - self.input_mean) / self.input_std) * self.target_std
+
+    def fit(self, inputs: torch.Tensor, targets: torch.Tensor, steps: int, seed: int = 0) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        optimizer = torch.optim.Adam(self.parameters(), lr=1e-3)
+        for _ in range(steps):
+            batch = torch.randint(0, len(inputs), (256,), generator=generator)
+            loss = ((self(inputs[batch]) - targets[batch]) / self.target_std).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def two_chunk_windows(model: VideoWorldModel, episodes: list[Episode], count: int) -> dict[str, torch.Tensor]:
+    """`count` evenly spaced windows: context frames, both chunks' target frames and actions, and
+    the state histories at the last context frame before each chunk."""
+    config = model.config
+    skip, chunk_steps = config.frame_skip, config.target_frames * config.frame_skip
+    starts = [(index, last) for index, episode in enumerate(episodes)
+              for last in range(skip * (config.context_frames - 1), len(episode.actions) - 2 * chunk_steps + 1)]
+    chosen = [starts[i] for i in np.linspace(0, len(starts) - 1, min(count, len(starts))).astype(int)]
+    windows: dict[str, list[np.ndarray]] = {"context": [], "target": [], "actions": [], "state": [], "next_state": []}
+    for index, last in chosen:
+        episode = episodes[index]
+        context_ids = last - skip * np.arange(config.context_frames)[::-1]
+        target_ids = last + skip * np.arange(1, 2 * config.target_frames + 1)
+        windows["context"].append(episode.frames[context_ids])
+        windows["target"].append(episode.frames[target_ids])
+        windows["actions"].append(episode.actions[last : last + 2 * chunk_steps].reshape(2, config.target_frames, skip, -1))
+        windows["state"].append(proprio_history(episode.proprio, last))
+        windows["next_state"].append(proprio_history(episode.proprio, last + chunk_steps))
+    frames = {key: torch.from_numpy(np.stack(windows[key])).permute(0, 1, 4, 2, 3).float() / 255.0 for key in ("context", "target")}
+    return {**frames, **{key: torch.from_numpy(np.stack(windows[key])).float() for key in ("actions", "state", "next_state")}}
+
+
+@torch.no_grad()
+def second_chunk_psnr(model: VideoWorldModel, windows: dict[str, torch.Tensor], states: dict[str, torch.Tensor | None],
+                      batch_size: int = 32) -> tuple[float, dict[str, float]]:
+    """Mean PSNR of the first chunk, and of the second chunk for each of `states` (None: unknown)."""
+    config = model.config
+    first_scores, second_scores = [], {name: [] for name in states}
+    for start in range(0, len(windows["actions"]), batch_size):
+        part = slice(start, start + batch_size)
+        context = model.codec.encode(windows["context"][part])
+        actions = windows["actions"][part]
+        first = model.sample_chunk(context, actions[:, 0], steps=1, initial_noise=0.0, proprio=windows["state"][part])
+        truth = windows["target"][part]
+        first_scores.append(psnr(model.codec.decode(first), truth[:, : config.target_frames]))
+        next_context = torch.cat([context, first], dim=1)[:, -config.context_frames :]
+        for name, state in states.items():
+            second = model.sample_chunk(next_context, actions[:, 1], steps=1, initial_noise=0.0,
+                                        proprio=None if state is None else state[part])
+            second_scores[name].append(psnr(model.codec.decode(second), truth[:, config.target_frames :]))
+    return float(torch.cat(first_scores).mean()), {name: float(torch.cat(scores).mean()) for name, scores in second_scores.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, type=Path, help="training output or checkpoint directory with world_model/")
+    parser.add_argument("--dataset", type=Path, help="for a checkpoint: the dataset its world model was trained on")
+    parser.add_argument("--windows", type=int, default=128, help="evenly spaced held-out two-chunk windows")
+    parser.add_argument("--predictor-steps", type=int, default=3000, help="training steps of the state MLP")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default="second_chunk_state_probe")
+    parser.add_argument("--out", type=Path, default=Path("results"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    try:
+        run = load_run(args.run, args.dataset)
+    except CheckpointError as error:
+        parser.error(str(error))
+    model = run.model
+    if model.proprio_encoder is None:
+        parser.error(f"{args.run}'s world model reads no robot state (proprio_dim=0): nothing to probe")
+    chunk_steps = model.config.target_frames * model.config.frame_skip
+    pairs = state_pairs(run.trained_on, chunk_steps)
+    predictor = StatePredictor(*pairs)
+    predictor.fit(*pairs, steps=args.predictor_steps)
+    windows = two_chunk_windows(model, run.held_out, args.windows)
+    inputs = torch.cat([windows["state"].flatten(1), windows["actions"][:, 0].flatten(1)], dim=1)
+    with torch.no_grad():
+        predicted = predictor(inputs).view_as(windows["next_state"]) + windows["state"][:, -1:]
+    position_error = (predicted[:, -1, :3] - windows["next_state"][:, -1, :3]).norm(dim=-1)
+    position_change = (windows["next_state"][:, -1, :3] - windows["state"][:, -1, :3]).norm(dim=-1)
+    first, second = second_chunk_psnr(model, windows, {"unknown": None, "predicted": predicted, "true": windows["next_state"]})
+
+    labels = {"unknown": "unknown state (what `imagine` gives it)", "predicted": "state predicted by the MLP",
+              "true": "true state"}
+    rows = [["first chunk, true state", first], *([f"second chunk, {labels[name]}", value] for name, value in second.items())]
+    notes = (
+        f"{len(windows['actions'])} evenly spaced two-chunk windows of the last {run.train_config.holdout_episodes} episodes "
+        f"of `{run.train_config.dataset}` (never trained on); one deterministic step per chunk, the second chunk's context "
+        f"the first's imagined frames. State MLP ({args.predictor_steps} steps on the training episodes): end-effector "
+        f"position error after one chunk ({chunk_steps} env steps) {float(position_error.mean()) * 100:.2f} cm mean, "
+        f"{float(position_error.quantile(0.9)) * 100:.2f} cm 90th percentile, for a mean motion of "
+        f"{float(position_change.mean()) * 100:.2f} cm."
+    )
+    data = {"psnr_first_chunk": first, "psnr_second_chunk": second,
+            "end_effector_error_m": float(position_error.mean()), "end_effector_motion_m": float(position_change.mean()),
+            "windows": len(windows["actions"]), "settings": argument_settings(args)}
+    write_results(args.out, args.name, data, ["imagined chunk", "PSNR dB"], rows, notes)
+
+
+if __name__ == "__main__":
+    main()
