@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from sfplan.checkpoint import CheckpointError
-from sfplan.data import Episode, proprio_history
+from sfplan.data import ChunkDataset, ChunkSpec, Episode, proprio_history
 from sfplan.eval import write_results
 from sfplan.eval.report import argument_settings
 from sfplan.eval.video_metrics import psnr
@@ -69,24 +69,20 @@ class StatePredictor(torch.nn.Module):
 
 def two_chunk_windows(model: VideoWorldModel, episodes: list[Episode], count: int) -> dict[str, torch.Tensor]:
     """`count` evenly spaced windows: context frames, both chunks' target frames and actions, and
-    the state histories at the last context frame before each chunk."""
+    the state histories at the last context frame before each chunk. The same windows cut with the
+    first chunk counted as context give the state before the second chunk (`ChunkDataset`'s proprio)."""
     config = model.config
-    skip, chunk_steps = config.frame_skip, config.target_frames * config.frame_skip
-    starts = [(index, last) for index, episode in enumerate(episodes)
-              for last in range(skip * (config.context_frames - 1), len(episode.actions) - 2 * chunk_steps + 1)]
-    chosen = [starts[i] for i in np.linspace(0, len(starts) - 1, min(count, len(starts))).astype(int)]
-    windows: dict[str, list[np.ndarray]] = {"context": [], "target": [], "actions": [], "state": [], "next_state": []}
-    for index, last in chosen:
-        episode = episodes[index]
-        context_ids = last - skip * np.arange(config.context_frames)[::-1]
-        target_ids = last + skip * np.arange(1, 2 * config.target_frames + 1)
-        windows["context"].append(episode.frames[context_ids])
-        windows["target"].append(episode.frames[target_ids])
-        windows["actions"].append(episode.actions[last : last + 2 * chunk_steps].reshape(2, config.target_frames, skip, -1))
-        windows["state"].append(proprio_history(episode.proprio, last))
-        windows["next_state"].append(proprio_history(episode.proprio, last + chunk_steps))
-    frames = {key: torch.from_numpy(np.stack(windows[key])).permute(0, 1, 4, 2, 3).float() / 255.0 for key in ("context", "target")}
-    return {**frames, **{key: torch.from_numpy(np.stack(windows[key])).float() for key in ("actions", "state", "next_state")}}
+    whole = ChunkDataset(episodes, ChunkSpec(config.context_frames, 2 * config.target_frames, config.frame_skip))
+    shifted = ChunkDataset(episodes, ChunkSpec(config.context_frames + config.target_frames, config.target_frames, config.frame_skip))
+    index = np.linspace(0, len(whole) - 1, min(count, len(whole))).astype(int)
+    items = [whole[i] for i in index]
+    return {
+        "context": torch.stack([item["context"] for item in items]).float() / 255.0,
+        "target": torch.stack([item["target"] for item in items]).float() / 255.0,
+        "actions": torch.stack([item["actions"] for item in items]).unflatten(1, (2, config.target_frames)),
+        "state": torch.stack([item["proprio"] for item in items]),
+        "next_state": torch.stack([shifted[i]["proprio"] for i in index]),
+    }
 
 
 @torch.no_grad()
