@@ -8,8 +8,9 @@ state after imagined frames is not observed. This probe measures what that costs
 small learned state predictor would win it back: on evenly spaced two-chunk windows of the
 held-out episodes it imagines the first chunk with the real state, then the second chunk from
 the first's frames with (a) the unknown state, (b) the state an MLP predicts from the state and
-the first chunk's actions, (c) the real state. The MLP is trained here, in seconds, on the
-episodes the world model trained on; its held-out error in end-effector position is reported.
+the first chunk's actions, (c) the real state. The MLP is the world model's own `StatePredictor`
+when it has one (`state_predictor_hidden`); otherwise one is fitted here, in seconds, on the
+episodes the world model trained on. Its held-out error in end-effector position is reported.
 """
 
 from __future__ import annotations
@@ -21,50 +22,12 @@ import numpy as np
 import torch
 
 from sfplan.checkpoint import CheckpointError
-from sfplan.data import ChunkDataset, ChunkSpec, Episode, proprio_history
+from sfplan.data import ChunkDataset, ChunkSpec, Episode, state_transitions
 from sfplan.eval import write_results
 from sfplan.eval.report import argument_settings
 from sfplan.eval.video_metrics import psnr
 from sfplan.training import load_run
-from sfplan.world_model import VideoWorldModel
-
-
-def state_pairs(episodes: list[Episode], chunk_steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs (state history (2, P) and the next `chunk_steps` actions, flattened) and targets (the
-    state history `chunk_steps` env steps later minus the current state) at every step of `episodes`."""
-    inputs, targets = [], []
-    for episode in episodes:
-        for step in range(1, len(episode.actions) - chunk_steps + 1):
-            now = proprio_history(episode.proprio, step)
-            later = proprio_history(episode.proprio, step + chunk_steps)
-            inputs.append(np.concatenate([now.ravel(), episode.actions[step : step + chunk_steps].ravel()]))
-            targets.append((later - now[-1]).ravel())
-    return torch.tensor(np.array(inputs)), torch.tensor(np.array(targets))
-
-
-class StatePredictor(torch.nn.Module):
-    """An MLP from (state history, a chunk's actions) to the state history after the chunk."""
-
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, hidden: int = 256) -> None:
-        super().__init__()
-        self.register_buffer("input_mean", inputs.mean(0))
-        self.register_buffer("input_std", inputs.std(0) + 1e-6)
-        self.register_buffer("target_std", targets.std(0) + 1e-6)
-        self.net = torch.nn.Sequential(torch.nn.Linear(inputs.shape[1], hidden), torch.nn.SiLU(),
-                                       torch.nn.Linear(hidden, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, targets.shape[1]))
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self.net((inputs - self.input_mean) / self.input_std) * self.target_std
-
-    def fit(self, inputs: torch.Tensor, targets: torch.Tensor, steps: int, seed: int = 0) -> None:
-        generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.Adam(self.parameters(), lr=1e-3)
-        for _ in range(steps):
-            batch = torch.randint(0, len(inputs), (256,), generator=generator)
-            loss = ((self(inputs[batch]) - targets[batch]) / self.target_std).pow(2).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+from sfplan.world_model import StatePredictor, VideoWorldModel
 
 
 def two_chunk_windows(model: VideoWorldModel, episodes: list[Episode], count: int) -> dict[str, torch.Tensor]:
@@ -111,7 +74,8 @@ def main() -> None:
     parser.add_argument("--run", required=True, type=Path, help="training output or checkpoint directory with world_model/")
     parser.add_argument("--dataset", type=Path, help="for a checkpoint: the dataset its world model was trained on")
     parser.add_argument("--windows", type=int, default=128, help="evenly spaced held-out two-chunk windows")
-    parser.add_argument("--predictor-steps", type=int, default=3000, help="training steps of the state MLP")
+    parser.add_argument("--predictor-steps", type=int, default=3000,
+                        help="training steps of the state MLP fitted for a world model without its own")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--name", default="second_chunk_state_probe")
     parser.add_argument("--out", type=Path, default=Path("results"))
@@ -126,26 +90,28 @@ def main() -> None:
     model = run.model
     if model.proprio_encoder is None:
         parser.error(f"{args.run}'s world model reads no robot state (proprio_dim=0): nothing to probe")
-    chunk_steps = model.config.target_frames * model.config.frame_skip
-    pairs = state_pairs(run.trained_on, chunk_steps)
-    predictor = StatePredictor(*pairs)
-    predictor.fit(*pairs, steps=args.predictor_steps)
+    config = model.config
+    predictor = model.state_predictor
+    if predictor is None:
+        predictor = StatePredictor(config.proprio_dim, config.action_dim, config.steps_per_chunk, hidden=256)
+        predictor.fit(*state_transitions(run.trained_on, config.target_frames, config.frame_skip), steps=args.predictor_steps)
     windows = two_chunk_windows(model, run.held_out, args.windows)
-    inputs = torch.cat([windows["state"].flatten(1), windows["actions"][:, 0].flatten(1)], dim=1)
     with torch.no_grad():
-        predicted = predictor(inputs).view_as(windows["next_state"]) + windows["state"][:, -1:]
+        predicted = predictor(windows["state"], windows["actions"][:, 0])
     position_error = (predicted[:, -1, :3] - windows["next_state"][:, -1, :3]).norm(dim=-1)
     position_change = (windows["next_state"][:, -1, :3] - windows["state"][:, -1, :3]).norm(dim=-1)
     first, second = second_chunk_psnr(model, windows, {"unknown": None, "predicted": predicted, "true": windows["next_state"]})
 
-    labels = {"unknown": "unknown state (what `imagine` gives it)", "predicted": "state predicted by the MLP",
-              "true": "true state"}
+    source = ("the world model's own StatePredictor" if model.state_predictor is not None
+              else f"an MLP fitted here ({args.predictor_steps} steps on the training episodes)")
+    labels = {"unknown": "unknown state (what `imagine` gives a model without a state predictor)",
+              "predicted": "state predicted by the MLP", "true": "true state"}
     rows = [["first chunk, true state", first], *([f"second chunk, {labels[name]}", value] for name, value in second.items())]
     notes = (
         f"{len(windows['actions'])} evenly spaced two-chunk windows of the last {run.train_config.holdout_episodes} episodes "
         f"of `{run.train_config.dataset}` (never trained on); one deterministic step per chunk, the second chunk's context "
-        f"the first's imagined frames. State MLP ({args.predictor_steps} steps on the training episodes): end-effector "
-        f"position error after one chunk ({chunk_steps} env steps) {float(position_error.mean()) * 100:.2f} cm mean, "
+        f"the first's imagined frames. State MLP: {source}; end-effector "
+        f"position error after one chunk ({config.steps_per_chunk} env steps) {float(position_error.mean()) * 100:.2f} cm mean, "
         f"{float(position_error.quantile(0.9)) * 100:.2f} cm 90th percentile, for a mean motion of "
         f"{float(position_change.mean()) * 100:.2f} cm."
     )

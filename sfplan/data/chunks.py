@@ -18,6 +18,25 @@ def proprio_history(proprio: np.ndarray, step: int) -> np.ndarray:
     return proprio[[max(step - 1, 0), step]]
 
 
+def state_transitions(
+    episodes: Sequence[Episode], target_frames: int, frame_skip: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Every chunk-long state transition of `episodes`, what `StatePredictor.fit` learns from: the
+    state history before (N, 2, P) (`proprio_history` at every step t >= 1), the chunk's actions
+    (N, f_g, k, A) and the history `f_g * k` env steps later (N, 2, P)."""
+    steps = target_frames * frame_skip
+    before, actions, after = [], [], []
+    for episode in episodes:
+        for step in range(1, len(episode.actions) - steps + 1):
+            before.append(proprio_history(episode.proprio, step))
+            actions.append(episode.actions[step : step + steps].reshape(target_frames, frame_skip, -1))
+            after.append(proprio_history(episode.proprio, step + steps))
+    if not before:
+        raise ValueError(f"no episode is longer than one chunk ({steps} env steps)")
+    return (torch.from_numpy(np.stack(before)).float(), torch.from_numpy(np.stack(actions)).float(),
+            torch.from_numpy(np.stack(after)).float())
+
+
 @dataclass(frozen=True)
 class ChunkSpec:
     """Shape of one training window.

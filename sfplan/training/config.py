@@ -25,6 +25,9 @@ class TrainConfig:
     lr_warmdown_steps:    the learning rate falls linearly from `lr` to 0 over the last this many
                           steps before `steps` (0: constant). Annealing at the end of a run is a
                           cheap gain over the EMA of constant-rate weights; see `learning_rate`.
+    state_predictor_steps: Adam steps that fit a world model's `StatePredictor` (`state_predictor_hidden`)
+                          on the training episodes' state transitions, once, before the world model
+                          trains (seconds on a CPU).
     ema_decay:            decay of the EMA weights that are evaluated and saved.
     log_every, eval_every, checkpoint_every: in steps.
     eval_windows:         held-out windows in the PSNR check during training.
@@ -53,6 +56,7 @@ class TrainConfig:
     lr: float = 3e-4
     lr_warmdown_steps: int = 0
     weight_decay: float = 1e-2
+    state_predictor_steps: int = 3000
     ema_decay: float = 0.999
     log_every: int = 50
     eval_every: int = 500

@@ -18,7 +18,7 @@ from diffusers.training_utils import EMAModel
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointError, load_weights, read_config, replace_directory, save_pretrained
-from ..data import ChunkDataset, ChunkSpec, Episode, load_episodes, read_info
+from ..data import ChunkDataset, ChunkSpec, Episode, load_episodes, read_info, state_transitions
 from ..eval.video_metrics import psnr
 from ..world_model import FrameAutoencoder, RewardModel, RewardModelConfig, VideoWorldModel, WorldModelConfig
 from .config import TrainConfig
@@ -40,13 +40,14 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
     Raises a CheckpointError naming the fields when the architectures differ; the training-only
     fields (`TRAINING_ONLY_FIELDS`) may differ, which is what fine-tuning changes. A model with
     `proprio_dim` may start from one without proprioception: its state encoder starts silent
-    (`ProprioEncoder.start_silent`) and keeps its statistics.
+    (`ProprioEncoder.start_silent`) and keeps its statistics. A model with `state_predictor_hidden`
+    may start from one without a state predictor: its own stays unfitted (see `fit_state_predictor`).
     """
     directory = Path(directory)
     source = VideoWorldModel.from_pretrained(directory / "world_model")
     ours, theirs = model.config.to_dict(), source.config.to_dict()
-    adding_proprio = theirs["proprio_dim"] == 0 and ours["proprio_dim"] > 0
-    may_differ = TRAINING_ONLY_FIELDS | {"codec"} | ({"proprio_dim"} if adding_proprio else set())
+    adding = {field for field in ("proprio_dim", "state_predictor_hidden") if theirs[field] == 0 < ours[field]}
+    may_differ = TRAINING_ONLY_FIELDS | {"codec"} | adding
     differing = [key for key in ours if key not in may_differ and ours[key] != theirs[key]]
     differing += [
         f"codec.{key}" for key in ours["codec"]
@@ -57,15 +58,25 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
             f"cannot start from {directory}: its world model differs in {', '.join(differing)}; "
             "use the world_model config it was trained with"
         )
-    if adding_proprio:
+    if "proprio_dim" in adding:
         model.proprio_encoder.start_silent()
-        new_encoder = {name: tensor for name, tensor in model.state_dict().items() if name.startswith("proprio_encoder.")}
-        model.load_state_dict({**source.state_dict(), **new_encoder})
-    else:
-        model.load_state_dict(source.state_dict())
+    new_modules = tuple({"proprio_dim": "proprio_encoder.", "state_predictor_hidden": "state_predictor."}[field] for field in adding)
+    kept = {name: tensor for name, tensor in model.state_dict().items() if name.startswith(new_modules)}
+    model.load_state_dict({**source.state_dict(), **kept})
     model.codec.set_latent_statistics(source.codec.latent_mean.flatten(), source.codec.latent_std.flatten())
     if (directory / "reward_model").is_dir():
         load_weights(reward_model, directory / "reward_model")
+
+
+def fit_state_predictor(model: VideoWorldModel, episodes: Sequence[Episode], steps: int, seed: int = 0) -> float:
+    """Fit `model.state_predictor` on the chunk-long state transitions of `episodes` (see
+    `StatePredictor.fit`); returns its mean normalised loss over the last 100 steps."""
+    if model.state_predictor is None:
+        raise ValueError("this world model has no state predictor (world_model.state_predictor_hidden=0)")
+    config = model.config
+    transitions = state_transitions(episodes, config.target_frames, config.frame_skip)
+    losses = model.state_predictor.fit(*transitions, steps=steps, seed=seed)
+    return float(np.mean(losses[-100:]))
 
 
 def split_episodes(episodes: Sequence[Episode], holdout: int) -> tuple[list[Episode], list[Episode]]:
@@ -187,6 +198,18 @@ class SlowTrainer:
         codec.requires_grad_(False)
         codec.eval()
 
+    def prepare_state_predictor(self, resuming: bool) -> None:
+        """Fit the world model's state predictor, when it has one that is not fitted yet (a resumed
+        run loads it with the training state), then freeze it: the denoising loss never trains it."""
+        predictor = self.model.state_predictor
+        if predictor is None:
+            return
+        if not resuming and int(predictor.fitted_steps) == 0:
+            steps = self.train_config.state_predictor_steps
+            loss = fit_state_predictor(self.model, self.train_episodes, steps, seed=self.train_config.seed)
+            self._log_row({"stage": "state_predictor", "step": steps, "loss": loss})
+        predictor.requires_grad_(False)
+
     def start_from(self, directory: str | Path) -> None:
         """Take the weights of `directory` (see `initialise_from`). Its codec becomes this run's
         `output/autoencoder`, counted as `autoencoder_steps` trained steps, unless the run already
@@ -207,6 +230,7 @@ class SlowTrainer:
         self.prepare_codec()
         if config.steps == 0:  # autoencoder only
             return {}
+        self.prepare_state_predictor(resuming)
         codec = self.model.codec
         train_latents = [encode_frames(codec, e.frames) for e in self.train_episodes]
         held_latents = [encode_frames(codec, e.frames) for e in self.held_out_episodes]

@@ -4,9 +4,10 @@ from .codec import FrameAutoencoder
 from .config import CodecConfig, WorldModelConfig
 from .model import VideoWorldModel
 from .reward import RewardModel, RewardModelConfig
+from .state_predictor import StatePredictor
 from .value import ValueModel, ValueModelConfig, value_targets
 
 __all__ = [
-    "CodecConfig", "FrameAutoencoder", "RewardModel", "RewardModelConfig", "ValueModel", "ValueModelConfig",
-    "VideoWorldModel", "WorldModelConfig", "value_targets",
+    "CodecConfig", "FrameAutoencoder", "RewardModel", "RewardModelConfig", "StatePredictor", "ValueModel",
+    "ValueModelConfig", "VideoWorldModel", "WorldModelConfig", "value_targets",
 ]

@@ -74,7 +74,11 @@ class WorldModelConfig:
                       the last context frame and one env step before: exact velocity where two
                       frames give it only to the pixel); 0 for none.
     proprio_dropout:  chance per training sample of the learned null state, the condition of the
-                      chunks after the first in a rollout (the state of an imagined frame is unknown).
+                      chunks after the first in a rollout when there is no `state_predictor_hidden`.
+    state_predictor_hidden: width of the MLP (`StatePredictor`) that predicts the robot state after each
+                      imagined chunk from the state before it and the chunk's actions, so every chunk of a
+                      rollout is conditioned on a state (the second chunk +0.3 dB on lift, docs/world_model.md,
+                      session 19); 0: chunks after the first get the learned unknown state. Needs `proprio_dim`.
     objective:        "diffusion" (EDM denoiser) or "regression" (the same UNet trained to predict
                       the target latents directly with MSE: the deterministic baseline).
     predict_change:   denoise (or regress) each target latent's change from the last context latent
@@ -111,6 +115,7 @@ class WorldModelConfig:
     action_dropout: float = 0.1
     proprio_dim: int = 0
     proprio_dropout: float = 0.2
+    state_predictor_hidden: int = 0
     objective: str = "diffusion"
     predict_change: bool = False
     sigma_min: float = 0.002
@@ -132,6 +137,9 @@ class WorldModelConfig:
             raise ValueError("attention_levels needs one entry per UNet level (block_channels)")
         if self.proprio_dim < 0 or not 0.0 <= self.proprio_dropout <= 1.0:
             raise ValueError(f"proprio_dim must be >= 0 and proprio_dropout in [0, 1], got {self.proprio_dim}, {self.proprio_dropout}")
+        if self.state_predictor_hidden < 0 or (self.state_predictor_hidden and not self.proprio_dim):
+            raise ValueError(f"state_predictor_hidden must be >= 0, and > 0 only with proprio_dim (the state it predicts), "
+                             f"got {self.state_predictor_hidden} with proprio_dim={self.proprio_dim}")
         if not 0.0 <= self.mean_start_fraction <= 1.0:
             raise ValueError(f"mean_start_fraction must be in [0, 1], got {self.mean_start_fraction}")
         if self.denoise_steps < 1:

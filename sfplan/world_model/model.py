@@ -18,6 +18,7 @@ from .codec import FrameAutoencoder
 from .config import WorldModelConfig, check_initial_noise
 from .frames import frames_to_unit_float
 from .proprio_encoder import ProprioEncoder
+from .state_predictor import StatePredictor
 from .temporal_conv import use_fast_temporal_convs
 
 
@@ -47,7 +48,8 @@ class VideoWorldModel(nn.Module):
       - EDM preconditioning with diffusers' `EDMEulerScheduler`, so one to three Euler
         steps already give usable frames;
       - optionally (`proprio_dim`), the robot state at the last context frame and its one-step
-        change, as an extra token and an embedding added to the action summary (`ProprioEncoder`).
+        change, as an extra token and an embedding added to the action summary (`ProprioEncoder`),
+        and (`state_predictor_hidden`) an MLP that predicts it after each imagined chunk (`StatePredictor`).
     """
 
     def __init__(self, config: WorldModelConfig) -> None:
@@ -59,6 +61,10 @@ class VideoWorldModel(nn.Module):
             config.action_dim, config.frame_skip, config.target_frames, config.action_token_dim
         )
         self.proprio_encoder = ProprioEncoder(config.proprio_dim, config.action_token_dim) if config.proprio_dim else None
+        self.state_predictor = (
+            StatePredictor(config.proprio_dim, config.action_dim, config.steps_per_chunk, config.state_predictor_hidden)
+            if config.state_predictor_hidden else None
+        )
         in_channels = 2 * latent_channels + 1 + self.action_encoder.channels
         if config.block_channels[0] < in_channels:
             raise ValueError(f"block_channels[0]={config.block_channels[0]} is narrower than the {in_channels} input channels")
@@ -318,7 +324,9 @@ class VideoWorldModel(nn.Module):
         weights while a batch of B > 1 is imagined: see `FastMemory.imagining`). `steps` and
         `initial_noise`: see `sample_chunk`. `proprio` (B or 1, 2, P), the robot state at the last
         context frame (see `predict`), conditions the first chunk; later chunks start from
-        imagined frames, whose state is unknown.
+        imagined frames, whose state is not observed: a model with a `state_predictor` conditions
+        each on the state it predicts from the state before and the chunk's actions, others on
+        the learned unknown state.
         Returns (B, N*f_g, C, h, w).
         """
         actions = self.check_actions(actions)
@@ -335,7 +343,10 @@ class VideoWorldModel(nn.Module):
             with memory.imagining(batch) if memory is not None else nullcontext():
                 chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise,
                                           proprio=proprio)
-            proprio = None
+            if proprio is not None and self.state_predictor is not None:
+                proprio = self.state_predictor(proprio, chunk_actions)
+            else:
+                proprio = None
             predicted.append(chunk)
             if memory is not None:
                 memory.observe(previous, chunk, chunk_actions)

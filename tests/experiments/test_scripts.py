@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sfplan.fast import TARGETS
+from sfplan.world_model import VideoWorldModel
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,6 +108,8 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert result.returncode != 0 and "drop the dataset" in result.stderr
     result = run("second_chunk_state_probe.py", "--run", str(run_dir), cwd=tmp_path)
     assert result.returncode != 0 and "reads no robot state" in result.stderr
+    result = run("add_state_predictor.py", "--run", str(run_dir), "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert result.returncode != 0 and "no state to predict" in result.stderr
 
     result = run("compare_world_models.py", "--models", str(run_dir), "--datasets", f"{push_dataset}:1", str(push_dataset),
                  "--windows", "4", "--threads", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
@@ -144,6 +147,16 @@ def test_second_chunk_state_probe_scores_the_second_chunk_with_unknown_predicted
     probe = json.loads((tmp_path / "results" / "second_chunk_state_probe.json").read_text())
     assert set(probe["psnr_second_chunk"]) == {"unknown", "predicted", "true"} and probe["windows"] == 4
     assert all(value > 0 for value in [probe["psnr_first_chunk"], *probe["psnr_second_chunk"].values()])
+
+    with_predictor = tmp_path / "with-predictor"
+    result = run("add_state_predictor.py", "--run", str(run_dir), "--out", str(with_predictor), "--hidden", "8", "--steps", "5",
+                 "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    model = VideoWorldModel.from_pretrained(with_predictor / "world_model")
+    assert model.state_predictor.fitted_steps.item() == 5 and (with_predictor / "reward_model").is_dir()
+    result = run("second_chunk_state_probe.py", "--run", str(with_predictor), "--windows", "2", "--threads", "1",
+                 "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 0 and "own StatePredictor" in (tmp_path / "results" / "second_chunk_state_probe.md").read_text()
 
 
 def save_tiny_agent(directory):

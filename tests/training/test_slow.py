@@ -162,3 +162,34 @@ def test_learning_rate_is_constant_then_falls_linearly_to_zero(dataset, tmp_path
     assert [config.learning_rate(step) for step in range(10)] == [1.0] * 6 + [1.0, 0.75, 0.5, 0.25]
     with pytest.raises(ValueError, match="lr_warmdown_steps must be between 0 and steps=10"):
         TrainConfig(dataset=str(dataset), output=str(tmp_path), steps=10, lr_warmdown_steps=11)
+
+
+def test_a_state_predictor_is_fitted_once_before_the_world_model_trains(dataset, tmp_path):
+    output = tmp_path / "run"
+    config = train_config(dataset, output, steps=2)
+    config.state_predictor_steps = 7
+    train_slow(tiny_world_model_config(proprio_dim=2, state_predictor_hidden=8), config, progress=False)
+    predictor = VideoWorldModel.from_pretrained(output / "world_model").state_predictor
+    assert predictor.fitted_steps.item() == 7 and logged_steps(output, "state_predictor") == [7]
+    fitted = {name: tensor.clone() for name, tensor in predictor.state_dict().items()}
+
+    config.steps = 4  # resumed: the predictor comes back with the training state, neither refitted nor trained
+    train_slow(tiny_world_model_config(proprio_dim=2, state_predictor_hidden=8), config, progress=False)
+    resumed = VideoWorldModel.from_pretrained(output / "world_model").state_predictor
+    for name, tensor in fitted.items():
+        torch.testing.assert_close(resumed.state_dict()[name], tensor, rtol=0, atol=0, msg=name)
+    assert logged_steps(output, "state_predictor") == [7]
+
+
+def test_a_trained_model_can_be_given_a_state_predictor(dataset, tmp_path):
+    source = tmp_path / "source"
+    train_slow(tiny_world_model_config(proprio_dim=2), train_config(dataset, source, steps=2), progress=False)
+    config = train_config(dataset, tmp_path / "with-predictor", steps=1)
+    config.init_from, config.lr, config.state_predictor_steps = str(source), 0.0, 5
+    train_slow(tiny_world_model_config(proprio_dim=2, state_predictor_hidden=8), config, progress=False)
+
+    expected = VideoWorldModel.from_pretrained(source / "world_model")
+    started = VideoWorldModel.from_pretrained(tmp_path / "with-predictor" / "world_model")
+    for name, tensor in expected.state_dict().items():
+        torch.testing.assert_close(started.state_dict()[name], tensor, msg=name)
+    assert started.state_predictor.fitted_steps.item() == 5

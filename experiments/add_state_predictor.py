@@ -1,0 +1,70 @@
+"""Give a trained world model a state predictor (`world_model.state_predictor_hidden`), fitted in seconds.
+
+    python experiments/add_state_predictor.py --run runs/lift-wm-wide-meanstart --out runs/lift-wm-wide-state
+
+A world model that reads the robot state is told the real state before the first chunk it
+imagines; a `StatePredictor` predicts it after each imagined chunk, so later chunks are not
+conditioned on the unknown state (docs/world_model.md, session 19). This fits one on the episodes
+the world model trained on and writes `<out>/world_model`: the run's weights, unchanged, plus the
+predictor. `<out>` gets the run's `reward_model/` and `train_config.json` too, so it loads like
+the run (eval scripts, export_agent.py); `--out` may be the run itself. Prints the predictor's
+error on the held-out episodes. New runs fit it themselves (train_world_model.py with
+world_model.state_predictor_hidden).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+from pathlib import Path
+
+import torch
+
+from sfplan.checkpoint import CheckpointError
+from sfplan.data import state_transitions
+from sfplan.training import fit_state_predictor, load_run
+from sfplan.world_model import VideoWorldModel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, type=Path, help="training output or checkpoint directory with world_model/")
+    parser.add_argument("--dataset", type=Path, help="for a checkpoint: the dataset its world model was trained on")
+    parser.add_argument("--out", required=True, type=Path, help="directory for world_model/ (may be --run)")
+    parser.add_argument("--hidden", type=int, default=256, help="width of the predictor's MLP")
+    parser.add_argument("--steps", type=int, default=3000, help="Adam steps of the fit")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    try:
+        run = load_run(args.run, args.dataset)
+    except CheckpointError as error:
+        parser.error(str(error))
+    if not run.model.config.proprio_dim:
+        parser.error(f"{args.run}'s world model reads no robot state (proprio_dim=0): there is no state to predict")
+    model = VideoWorldModel(dataclasses.replace(run.model.config, state_predictor_hidden=args.hidden)).eval()
+    fresh = {name: tensor for name, tensor in model.state_dict().items() if name.startswith("state_predictor.")}
+    model.load_state_dict({**run.model.base_state_dict(), **fresh})
+    loss = fit_state_predictor(model, run.trained_on, args.steps)
+
+    config = model.config
+    before, actions, after = state_transitions(run.held_out, config.target_frames, config.frame_skip)
+    with torch.no_grad():
+        error = (model.state_predictor(before, actions) - after)[:, -1].norm(dim=-1).mean().item()
+    standing_still = (before - after)[:, -1].norm(dim=-1).mean().item()
+    model.save_pretrained(args.out / "world_model")
+    if args.out.resolve() != args.run.resolve():
+        for name in ("reward_model", "train_config.json"):
+            source = args.run / name
+            if source.is_dir():
+                shutil.copytree(source, args.out / name, dirs_exist_ok=True)
+            elif source.exists():
+                shutil.copy2(source, args.out / name)
+    print(f"state predictor: fit loss {loss:.4f}; held-out state error after one chunk {error:.4f} "
+          f"(standing still: {standing_still:.4f}); wrote {args.out / 'world_model'}")
+
+
+if __name__ == "__main__":
+    main()
