@@ -6,8 +6,8 @@ A world model that reads the robot state is told the real state before the first
 imagines; a `StatePredictor` predicts it after each imagined chunk, so later chunks are not
 conditioned on the unknown state (docs/world_model.md, session 19). This fits one on the episodes
 the world model trained on and writes `<out>/world_model`: the run's weights, unchanged, plus the
-predictor. `<out>` gets the run's `reward_model/` and `train_config.json` too, so it loads like
-the run (eval scripts, export_agent.py); `--out` may be the run itself. Prints the predictor's
+predictor. `<out>` gets the run's `reward_model/`, `train_config.json` and `log.csv` too, so it
+loads like the run (eval scripts, export_agent.py); `--out` may be the run itself. Prints the predictor's
 error on the held-out episodes. New runs fit it themselves (train_world_model.py with
 world_model.state_predictor_hidden).
 """
@@ -56,7 +56,7 @@ def main() -> None:
     standing_still = (before - after)[:, -1].norm(dim=-1).mean().item()
     model.save_pretrained(args.out / "world_model")
     if args.out.resolve() != args.run.resolve():
-        for name in ("reward_model", "train_config.json"):
+        for name in ("reward_model", "train_config.json", "log.csv"):
             source = args.run / name
             if source.is_dir():
                 shutil.copytree(source, args.out / name, dirs_exist_ok=True)

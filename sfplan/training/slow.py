@@ -29,7 +29,7 @@ AUTOENCODER_STATE = "training_steps.json"
 # World-model config fields that only change how the weights are trained or sampled, not their shapes.
 TRAINING_ONLY_FIELDS = frozenset(
     {"action_dropout", "proprio_dropout", "objective", "sigma_min", "sigma_max", "train_sigma_mean", "train_sigma_std", "denoise_steps",
-     "initial_noise", "mean_start_fraction"}
+     "initial_noise", "mean_start_fraction", "state_predictor_horizon"}
 )
 
 

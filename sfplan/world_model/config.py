@@ -79,6 +79,11 @@ class WorldModelConfig:
                       imagined chunk from the state before it and the chunk's actions, so every chunk of a
                       rollout is conditioned on a state (the second chunk +0.3 dB on lift, docs/world_model.md,
                       session 19); 0: chunks after the first get the learned unknown state. Needs `proprio_dim`.
+    state_predictor_horizon: chunks after the observed state that are conditioned on predicted states;
+                      later ones get the unknown state. Predicted open loop from actions alone, the state
+                      drifts (on lift 1-2 cm after one chunk, 5-10 after eight, 15-45 after 32), and a
+                      confidently wrong state costs more than an unknown one: over 128-frame lift
+                      rollouts 12 scored best of 1/4/8/12/unlimited (session 19). 0: no limit.
     objective:        "diffusion" (EDM denoiser) or "regression" (the same UNet trained to predict
                       the target latents directly with MSE: the deterministic baseline).
     predict_change:   denoise (or regress) each target latent's change from the last context latent
@@ -116,6 +121,7 @@ class WorldModelConfig:
     proprio_dim: int = 0
     proprio_dropout: float = 0.2
     state_predictor_hidden: int = 0
+    state_predictor_horizon: int = 12
     objective: str = "diffusion"
     predict_change: bool = False
     sigma_min: float = 0.002
@@ -137,6 +143,8 @@ class WorldModelConfig:
             raise ValueError("attention_levels needs one entry per UNet level (block_channels)")
         if self.proprio_dim < 0 or not 0.0 <= self.proprio_dropout <= 1.0:
             raise ValueError(f"proprio_dim must be >= 0 and proprio_dropout in [0, 1], got {self.proprio_dim}, {self.proprio_dropout}")
+        if self.state_predictor_horizon < 0:
+            raise ValueError(f"state_predictor_horizon must be >= 0 (0: no limit), got {self.state_predictor_horizon}")
         if self.state_predictor_hidden < 0 or (self.state_predictor_hidden and not self.proprio_dim):
             raise ValueError(f"state_predictor_hidden must be >= 0, and > 0 only with proprio_dim (the state it predicts), "
                              f"got {self.state_predictor_hidden} with proprio_dim={self.proprio_dim}")

@@ -325,8 +325,9 @@ class VideoWorldModel(nn.Module):
         `initial_noise`: see `sample_chunk`. `proprio` (B or 1, 2, P), the robot state at the last
         context frame (see `predict`), conditions the first chunk; later chunks start from
         imagined frames, whose state is not observed: a model with a `state_predictor` conditions
-        each on the state it predicts from the state before and the chunk's actions, others on
-        the learned unknown state.
+        the next `state_predictor_horizon` chunks on the states it predicts from the state before
+        and the chunk's actions; later chunks, and every later chunk of other models, get the
+        learned unknown state.
         Returns (B, N*f_g, C, h, w).
         """
         actions = self.check_actions(actions)
@@ -339,11 +340,12 @@ class VideoWorldModel(nn.Module):
         chunks = actions.reshape(batch, -1, self.config.target_frames, self.config.frame_skip, self.config.action_dim)
         predicted = []
         previous = context
-        for chunk_actions in chunks.unbind(dim=1):
+        horizon = self.config.state_predictor_horizon or chunks.shape[1]
+        for index, chunk_actions in enumerate(chunks.unbind(dim=1)):
             with memory.imagining(batch) if memory is not None else nullcontext():
                 chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise,
                                           proprio=proprio)
-            if proprio is not None and self.state_predictor is not None:
+            if proprio is not None and self.state_predictor is not None and index < horizon:
                 proprio = self.state_predictor(proprio, chunk_actions)
             else:
                 proprio = None

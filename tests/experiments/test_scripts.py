@@ -154,6 +154,7 @@ def test_second_chunk_state_probe_scores_the_second_chunk_with_unknown_predicted
     assert result.returncode == 0, result.stderr[-2000:]
     model = VideoWorldModel.from_pretrained(with_predictor / "world_model")
     assert model.state_predictor.fitted_steps.item() == 5 and (with_predictor / "reward_model").is_dir()
+    assert (with_predictor / "log.csv").exists(), "the run's training record comes along"
     result = run("second_chunk_state_probe.py", "--run", str(with_predictor), "--windows", "2", "--threads", "1",
                  "--out", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 0 and "own StatePredictor" in (tmp_path / "results" / "second_chunk_state_probe.md").read_text()

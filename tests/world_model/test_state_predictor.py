@@ -7,9 +7,9 @@ from sfplan.data import Episode, state_transitions
 from sfplan.world_model import StatePredictor, VideoWorldModel
 
 
-def predictor_model() -> VideoWorldModel:
+def predictor_model(**overrides) -> VideoWorldModel:
     torch.manual_seed(0)
-    return VideoWorldModel(tiny_world_model_config(proprio_dim=3, state_predictor_hidden=16)).eval()
+    return VideoWorldModel(tiny_world_model_config(proprio_dim=3, state_predictor_hidden=16, **overrides)).eval()
 
 
 def latents(model, batch, frames):
@@ -67,6 +67,20 @@ def test_every_chunk_after_the_first_reads_the_state_the_predictor_gives(monkeyp
     assert [state for _, state in seen] == [None, None, None], "no state given: every chunk gets the unknown state"
 
 
+def test_chunks_beyond_the_horizon_get_the_unknown_state(monkeypatch):
+    model = predictor_model(state_predictor_horizon=1)
+    seen = []
+    original = model.sample_chunk
+
+    def spy(context, actions, **kwargs):
+        seen.append(kwargs["proprio"])
+        return original(context, actions, **kwargs)
+
+    monkeypatch.setattr(model, "sample_chunk", spy)
+    model.imagine_latents(latents(model, 1, 2), torch.randn(1, 3 * model.config.steps_per_chunk, 2), proprio=torch.randn(1, 2, 3))
+    assert seen[1] is not None and seen[2] is None, "the observed state, one predicted, then the unknown state"
+
+
 def test_a_fitted_predictor_is_saved_and_loaded_with_the_world_model(tmp_path):
     model = predictor_model()
     model.state_predictor.fit(*state_transitions([pushed_episode(0)], target_frames=2, frame_skip=1), steps=5)
@@ -78,9 +92,11 @@ def test_a_fitted_predictor_is_saved_and_loaded_with_the_world_model(tmp_path):
                                model.imagine_latents(context, actions, initial_noise=0.0, proprio=proprio), rtol=0, atol=0)
 
 
-def test_a_state_predictor_needs_the_state():
+def test_a_state_predictor_needs_the_state_and_a_horizon_of_at_least_zero():
     with pytest.raises(ValueError, match="only with proprio_dim"):
         tiny_world_model_config(state_predictor_hidden=16)
+    with pytest.raises(ValueError, match="state_predictor_horizon must be >= 0"):
+        tiny_world_model_config(proprio_dim=3, state_predictor_hidden=16, state_predictor_horizon=-1)
 
 
 @pytest.mark.parametrize(
