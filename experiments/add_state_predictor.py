@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
 
     try:
         run = load_run(args.run, args.dataset)
