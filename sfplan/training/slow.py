@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import resource
 import time
@@ -77,6 +78,22 @@ def fit_state_predictor(model: VideoWorldModel, episodes: Sequence[Episode], ste
     transitions = state_transitions(episodes, config.target_frames, config.frame_skip)
     losses = model.state_predictor.fit(*transitions, steps=steps, seed=seed)
     return float(np.mean(losses[-100:]))
+
+
+def with_state_predictor(
+    model: VideoWorldModel, episodes: Sequence[Episode], hidden: int = 256, steps: int = 3000, seed: int = 0
+) -> VideoWorldModel:
+    """A copy of a trained `model` that reads the robot state, its weights unchanged, plus a
+    `StatePredictor` of width `hidden` fitted on the state transitions of `episodes` (those the model
+    trained on) with `fit_state_predictor`. The predictor's initial weights come from torch's global
+    generator; `seed` orders the fit's batches."""
+    if not model.config.proprio_dim:
+        raise ValueError("this world model reads no robot state (proprio_dim=0): there is no state to predict")
+    extended = VideoWorldModel(dataclasses.replace(model.config, state_predictor_hidden=hidden))
+    fresh = {name: tensor for name, tensor in extended.state_dict().items() if name.startswith("state_predictor.")}
+    extended.load_state_dict({**model.base_state_dict(), **fresh})
+    fit_state_predictor(extended, episodes, steps, seed=seed)
+    return extended.eval()
 
 
 def split_episodes(episodes: Sequence[Episode], holdout: int) -> tuple[list[Episode], list[Episode]]:

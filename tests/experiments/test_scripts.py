@@ -155,6 +155,13 @@ def test_second_chunk_state_probe_scores_the_second_chunk_with_unknown_predicted
     model = VideoWorldModel.from_pretrained(with_predictor / "world_model")
     assert model.state_predictor.fitted_steps.item() == 5 and (with_predictor / "reward_model").is_dir()
     assert (with_predictor / "log.csv").exists(), "the run's training record comes along"
+    result = run("state_predictor_horizon.py", "--run", str(run_dir), "--long-dataset", str(push_dataset), "--rollout-frames", "6",
+                 "--seeds", "0", "1", "--horizons", "1", "0", "--hidden", "8", "--predictor-steps", "5",
+                 "--out", str(tmp_path / "results"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    horizons = json.loads((tmp_path / "results" / "state_predictor_horizon.json").read_text())
+    assert set(horizons["psnr_by_seed_and_horizon"]) == {"0", "1"}
+    assert all(set(row) == {"1", "0"} for row in horizons["psnr_by_seed_and_horizon"].values()) and horizons["psnr_unknown_state"] > 0
     result = run("second_chunk_state_probe.py", "--run", str(with_predictor), "--windows", "2", "--threads", "1",
                  "--out", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 0 and "own StatePredictor" in (tmp_path / "results" / "second_chunk_state_probe.md").read_text()
