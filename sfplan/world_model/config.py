@@ -81,7 +81,7 @@ class WorldModelConfig:
                       session 19); 0: chunks after the first get the learned unknown state. Needs `proprio_dim`.
     state_predictor_horizon: chunks after the observed state that are conditioned on predicted states;
                       later ones get the unknown state. Predicted open loop from actions alone, the state
-                      drifts (on lift 1-2 cm after one chunk, 5-10 after eight, 15-45 after 32), and a
+                      drifts (on lift 0-2 cm after one chunk, 2-8 after eight, 13-17 after 32), and a
                       confidently wrong state costs more than an unknown one: over 128-frame lift
                       rollouts, three predictors each gained 0.01-0.18 dB with 4, while with 12 or no
                       limit they ranged from -0.5 to +0.4 dB (session 19). 0: no limit.
