@@ -40,3 +40,17 @@ def tiny_world_model_config(**overrides):
     )
     values.update(overrides)
     return WorldModelConfig(**values)
+
+
+def record_chunk_conditions(model, monkeypatch) -> list:
+    """Patch `model.sample_chunk` to record each call's (actions, proprio): the chunks of a rollout
+    and the robot state each is conditioned on. Returns the list the calls are appended to."""
+    seen = []
+    original = model.sample_chunk
+
+    def spy(context, actions, **kwargs):
+        seen.append((actions, kwargs["proprio"]))
+        return original(context, actions, **kwargs)
+
+    monkeypatch.setattr(model, "sample_chunk", spy)
+    return seen

@@ -84,7 +84,7 @@ class WorldModelConfig:
                       drifts (on lift 0-2 cm after one chunk, 2-8 after eight, 13-17 after 32), and a
                       confidently wrong state costs more than an unknown one: over 128-frame lift
                       rollouts, three predictors each gained 0.01-0.18 dB with 4, while with 12 or no
-                      limit they ranged from -0.5 to +0.4 dB (session 19). 0: no limit.
+                      limit they ranged from -0.2 to +0.4 dB (session 19). 0: no limit.
     objective:        "diffusion" (EDM denoiser) or "regression" (the same UNet trained to predict
                       the target latents directly with MSE: the deterministic baseline).
     predict_change:   denoise (or regress) each target latent's change from the last context latent

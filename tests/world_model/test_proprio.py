@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import tiny_world_model_config
+from helpers import record_chunk_conditions, tiny_world_model_config
 from sfplan.world_model import VideoWorldModel
 
 
@@ -40,18 +40,12 @@ def test_the_model_learns_what_only_the_robot_state_tells():
 
 def test_only_the_first_chunk_of_a_rollout_reads_the_state(monkeypatch):
     model = proprio_model().eval()
-    seen = []
-    original = model.sample_chunk
-
-    def spy(context, actions, **kwargs):
-        seen.append(kwargs["proprio"])
-        return original(context, actions, **kwargs)
-
-    monkeypatch.setattr(model, "sample_chunk", spy)
+    seen = record_chunk_conditions(model, monkeypatch)
     proprio = torch.randn(1, 2, 3)
     model.imagine_latents(latents(model, 1, 2), torch.zeros(2, 3 * model.config.steps_per_chunk, 2), proprio=proprio)
-    assert seen[0].shape == (2, 2, 3) and torch.equal(seen[0][1], proprio[0])
-    assert seen[1:] == [None, None]
+    states = [state for _, state in seen]
+    assert states[0].shape == (2, 2, 3) and torch.equal(states[0][1], proprio[0])
+    assert states[1:] == [None, None]
 
 
 def test_the_state_changes_the_prediction_and_none_is_the_unknown_state():

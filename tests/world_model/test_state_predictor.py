@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import make_episode, tiny_world_model_config
+from helpers import make_episode, record_chunk_conditions, tiny_world_model_config
 from sfplan.data import Episode, state_transitions
 from sfplan.world_model import StatePredictor, VideoWorldModel
 
@@ -48,14 +48,7 @@ def test_the_state_predictor_learns_chunk_dynamics_from_transitions():
 
 def test_every_chunk_after_the_first_reads_the_state_the_predictor_gives(monkeypatch):
     model = predictor_model()
-    seen = []
-    original = model.sample_chunk
-
-    def spy(context, actions, **kwargs):
-        seen.append((actions, kwargs["proprio"]))
-        return original(context, actions, **kwargs)
-
-    monkeypatch.setattr(model, "sample_chunk", spy)
+    seen = record_chunk_conditions(model, monkeypatch)
     proprio = torch.randn(1, 2, 3)
     actions = torch.randn(2, 3 * model.config.steps_per_chunk, 2)
     model.imagine_latents(latents(model, 1, 2), actions, proprio=proprio)
@@ -69,16 +62,10 @@ def test_every_chunk_after_the_first_reads_the_state_the_predictor_gives(monkeyp
 
 def test_chunks_beyond_the_horizon_get_the_unknown_state(monkeypatch):
     model = predictor_model(state_predictor_horizon=1)
-    seen = []
-    original = model.sample_chunk
-
-    def spy(context, actions, **kwargs):
-        seen.append(kwargs["proprio"])
-        return original(context, actions, **kwargs)
-
-    monkeypatch.setattr(model, "sample_chunk", spy)
+    seen = record_chunk_conditions(model, monkeypatch)
     model.imagine_latents(latents(model, 1, 2), torch.randn(1, 3 * model.config.steps_per_chunk, 2), proprio=torch.randn(1, 2, 3))
-    assert seen[1] is not None and seen[2] is None, "the observed state, one predicted, then the unknown state"
+    states = [state for _, state in seen]
+    assert states[1] is not None and states[2] is None, "the observed state, one predicted, then the unknown state"
 
 
 def test_a_fitted_predictor_is_saved_and_loaded_with_the_world_model(tmp_path):
