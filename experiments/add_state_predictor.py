@@ -20,15 +20,13 @@ from pathlib import Path
 
 import torch
 
-from sfplan.checkpoint import CheckpointError
 from sfplan.data import state_transitions
-from sfplan.training import load_run, with_state_predictor
+from sfplan.training import add_run_arguments, run_from_arguments, with_state_predictor
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, type=Path, help="training output or checkpoint directory with world_model/")
-    parser.add_argument("--dataset", type=Path, help="for a checkpoint: the dataset its world model was trained on")
+    add_run_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="directory for world_model/ (may be --run)")
     parser.add_argument("--hidden", type=int, default=256, help="width of the predictor's MLP")
     parser.add_argument("--steps", type=int, default=3000, help="Adam steps of the fit")
@@ -37,10 +35,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    try:
-        run = load_run(args.run, args.dataset)
-    except CheckpointError as error:
-        parser.error(str(error))
+    run = run_from_arguments(parser, args)
     try:
         model = with_state_predictor(run.model, run.trained_on, args.hidden, args.steps)
     except ValueError as error:

@@ -22,7 +22,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from sfplan.checkpoint import CheckpointError  # noqa: E402
 from sfplan.config_io import config_from_dict, parse_key_values  # noqa: E402
 from sfplan.data import load_episodes  # noqa: E402
 from sfplan.eval import write_results  # noqa: E402
@@ -37,7 +36,7 @@ from sfplan.eval.fast_memory_eval import (  # noqa: E402
     whole_history,
 )
 from sfplan.fast import WINDOW_MODES, FastMemory, FastMemoryConfig  # noqa: E402
-from sfplan.training import load_run  # noqa: E402
+from sfplan.training import add_run_arguments, run_from_arguments  # noqa: E402
 from sfplan.world_model import VideoWorldModel  # noqa: E402
 
 WINDOWS = {"local window (paper)": local_window, "whole history": whole_history, "single frame": single_frame}
@@ -45,10 +44,7 @@ WINDOWS = {"local window (paper)": local_window, "whole history": whole_history,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, type=Path,
-                        help="training output directory (world_model/, train_config.json), or a checkpoint with --dataset")
-    parser.add_argument("--dataset", type=Path,
-                        help="for a --run without train_config.json: the dataset its world model was trained on (last 5 episodes held out)")
+    add_run_arguments(parser)
     parser.add_argument("--long-dataset", required=True, type=Path, help="held-out episodes for out-and-back rollouts")
     parser.add_argument("--episodes", type=int, default=3, help="held-out episodes for online adaptation")
     parser.add_argument("--revisit-frames", type=int, default=256, help="frames per out-and-back rollout")
@@ -72,10 +68,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # LoRA A matrices are drawn from torch's global generator at every reset
 
-    try:
-        run = load_run(args.run, args.dataset)
-    except CheckpointError as error:
-        parser.error(str(error))
+    run = run_from_arguments(parser, args)
     model = run.model
     memory_config = FastMemoryConfig(layers=args.layers, rank=args.rank, alpha=float(args.rank), lr=args.lr,
                                      steps_per_chunk=args.steps_per_chunk, window=args.window_mode)

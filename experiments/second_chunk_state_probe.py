@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sfplan.checkpoint import CheckpointError
 from sfplan.data import ChunkDataset, ChunkSpec, Episode, state_transitions
 from sfplan.eval import write_results
 from sfplan.eval.report import argument_settings
 from sfplan.eval.video_metrics import psnr
-from sfplan.training import load_run
+from sfplan.training import add_run_arguments, run_from_arguments
 from sfplan.world_model import StatePredictor, VideoWorldModel
 
 
@@ -71,8 +70,7 @@ def second_chunk_psnr(model: VideoWorldModel, windows: dict[str, torch.Tensor], 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, type=Path, help="training output or checkpoint directory with world_model/")
-    parser.add_argument("--dataset", type=Path, help="for a checkpoint: the dataset its world model was trained on")
+    add_run_arguments(parser)
     parser.add_argument("--windows", type=int, default=128, help="evenly spaced held-out two-chunk windows")
     parser.add_argument("--predictor-steps", type=int, default=3000,
                         help="training steps of the state MLP fitted for a world model without its own")
@@ -83,10 +81,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    try:
-        run = load_run(args.run, args.dataset)
-    except CheckpointError as error:
-        parser.error(str(error))
+    run = run_from_arguments(parser, args)
     model = run.model
     if model.proprio_encoder is None:
         parser.error(f"{args.run}'s world model reads no robot state (proprio_dim=0): nothing to probe")

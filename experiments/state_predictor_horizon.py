@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sfplan.checkpoint import CheckpointError
 from sfplan.data import load_episodes
 from sfplan.eval import write_results
 from sfplan.eval.report import argument_settings
 from sfplan.eval.world_model_eval import long_rollout
-from sfplan.training import load_run, with_state_predictor
+from sfplan.training import add_run_arguments, run_from_arguments, with_state_predictor
 from sfplan.world_model import VideoWorldModel
 
 
@@ -36,8 +35,7 @@ def later_chunks_psnr(model: VideoWorldModel, episodes: list, frames: int) -> fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, type=Path, help="training output or checkpoint directory with world_model/")
-    parser.add_argument("--dataset", type=Path, help="for a checkpoint: the dataset its world model was trained on")
+    add_run_arguments(parser)
     parser.add_argument("--long-dataset", required=True, type=Path, help="held-out episodes long enough for --rollout-frames")
     parser.add_argument("--rollout-frames", type=int, default=128)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="one fitted predictor per seed")
@@ -50,10 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    try:
-        run = load_run(args.run, args.dataset)
-    except CheckpointError as error:
-        parser.error(str(error))
+    run = run_from_arguments(parser, args)
     episodes = load_episodes(args.long_dataset, image_size=run.model.config.codec.image_size)
     unknown = later_chunks_psnr(run.model, episodes, args.rollout_frames)
     by_seed: dict[int, dict[int, float]] = {}

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import torch
 
-from sfplan.checkpoint import CheckpointError
 from sfplan.eval import write_results
 from sfplan.eval.report import argument_settings
 from sfplan.eval.world_model_eval import (
@@ -34,7 +33,7 @@ from sfplan.eval.world_model_eval import (
     predicted_frames,
     psnr_per_target_frame,
 )
-from sfplan.training import load_run
+from sfplan.training import add_run_arguments, run_from_arguments
 
 LABELS = {
     "prediction": "world model prediction",
@@ -49,8 +48,7 @@ LABELS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, type=Path, help="training output or checkpoint directory with world_model/")
-    parser.add_argument("--dataset", type=Path, help="for a checkpoint: the dataset its world model was trained on")
+    add_run_arguments(parser)
     parser.add_argument("--windows", type=int, default=128, help="evenly spaced held-out windows")
     parser.add_argument("--trained-on-windows", type=int, default=0,
                         help="also score the prediction on this many evenly spaced windows of the training episodes")
@@ -62,10 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    try:
-        run = load_run(args.run, args.dataset)
-    except CheckpointError as error:
-        parser.error(str(error))
+    run = run_from_arguments(parser, args)
     model = run.model
     windows = evenly_spaced_windows(model, run.held_out, args.windows)
     scored = [(name, frames, windows) for name, frames in error_budget_frames(model, windows, args.steps, args.initial_noise).items()]

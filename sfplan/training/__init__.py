@@ -2,7 +2,10 @@
 teaches the world model to use its fast memory."""
 
 from .config import TrainConfig
-from .slow import SlowTrainer, TrainedRun, fit_state_predictor, load_run, train_slow, with_state_predictor
+from .slow import (
+    SlowTrainer, TrainedRun, add_run_arguments, fit_state_predictor, load_run, run_from_arguments, train_slow,
+    with_state_predictor,
+)
 from .slowfast import SlowFastConfig, SlowFastLoop, slowfast_loop
 
 __all__ = ["SlowFastConfig", "SlowFastLoop", "SlowTrainer", "TrainConfig", "TrainedRun", "load_run", "slowfast_loop", "train_slow"]

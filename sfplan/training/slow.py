@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import json
@@ -436,3 +437,20 @@ def load_run(directory: str | Path, dataset: str | Path | None = None) -> Traine
     episodes = load_episodes(config.dataset, image_size=model.config.codec.image_size)
     trained_on, held_out = split_episodes(episodes, config.holdout_episodes)
     return TrainedRun(model, config, held_out, trained_on)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The evaluation scripts' `--run` (a training output, or a checkpoint with `world_model/`) and
+    `--dataset` (for a checkpoint: the dataset its world model was trained on), read by `run_from_arguments`."""
+    parser.add_argument("--run", required=True, type=Path,
+                        help="training output directory (world_model/, train_config.json), or a checkpoint with --dataset")
+    parser.add_argument("--dataset", type=Path,
+                        help="for a --run without train_config.json: the dataset its world model was trained on (last 5 episodes held out)")
+
+
+def run_from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainedRun:
+    """`load_run(args.run, args.dataset)`; a CheckpointError ends the script with the parser's usage error."""
+    try:
+        return load_run(args.run, args.dataset)
+    except CheckpointError as error:
+        parser.error(str(error))
