@@ -76,9 +76,10 @@ class WorldModelConfig:
     proprio_dropout:  chance per training sample of the learned null state, the condition of the
                       chunks after the first in a rollout when there is no `state_predictor_hidden`.
     state_predictor_hidden: width of the MLP (`StatePredictor`) that predicts the robot state after each
-                      imagined chunk from the state before it and the chunk's actions, so every chunk of a
-                      rollout is conditioned on a state (the second chunk +0.3 dB on lift, docs/world_model.md,
-                      session 19); 0: chunks after the first get the learned unknown state. Needs `proprio_dim`.
+                      imagined chunk from the state before it and the chunk's actions, so the chunks after the
+                      first are conditioned on a state up to `state_predictor_horizon` (the second chunk +0.4
+                      dB on lift, docs/world_model.md, session 19); 0: chunks after the first get the learned
+                      unknown state. Needs `proprio_dim`.
     state_predictor_horizon: chunks after the observed state that are conditioned on predicted states;
                       later ones get the unknown state. Predicted open loop from actions alone, the state
                       drifts (on lift 0-2 cm after one chunk, 2-8 after eight, 13-17 after 32), and a
