@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sfplan.data import ChunkDataset, ChunkSpec, Episode, state_transitions
+from sfplan.data import ChunkDataset, ChunkSpec, Episode
 from sfplan.eval import write_results
 from sfplan.eval.report import argument_settings
 from sfplan.eval.video_metrics import psnr
-from sfplan.training import add_run_arguments, run_from_arguments
-from sfplan.world_model import StatePredictor, VideoWorldModel
+from sfplan.training import add_run_arguments, run_from_arguments, with_state_predictor
+from sfplan.world_model import VideoWorldModel
 
 
 def two_chunk_windows(model: VideoWorldModel, episodes: list[Episode], count: int) -> dict[str, torch.Tensor]:
@@ -88,8 +88,7 @@ def main() -> None:
     config = model.config
     predictor = model.state_predictor
     if predictor is None:
-        predictor = StatePredictor(config.proprio_dim, config.action_dim, config.steps_per_chunk, hidden=256)
-        predictor.fit(*state_transitions(run.trained_on, config.target_frames, config.frame_skip), steps=args.predictor_steps)
+        predictor = with_state_predictor(model, run.trained_on, steps=args.predictor_steps).state_predictor
     windows = two_chunk_windows(model, run.held_out, args.windows)
     with torch.no_grad():
         predicted = predictor(windows["state"], windows["actions"][:, 0])

@@ -8,4 +8,7 @@ from .slow import (
 )
 from .slowfast import SlowFastConfig, SlowFastLoop, slowfast_loop
 
-__all__ = ["SlowFastConfig", "SlowFastLoop", "SlowTrainer", "TrainConfig", "TrainedRun", "load_run", "slowfast_loop", "train_slow"]
+__all__ = [
+    "SlowFastConfig", "SlowFastLoop", "SlowTrainer", "TrainConfig", "TrainedRun", "add_run_arguments", "fit_state_predictor",
+    "load_run", "run_from_arguments", "slowfast_loop", "train_slow", "with_state_predictor",
+]
