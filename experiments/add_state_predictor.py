@@ -15,13 +15,12 @@ world_model.state_predictor_hidden).
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import torch
 
 from sfplan.data import state_transitions
-from sfplan.training import add_run_arguments, run_from_arguments, with_state_predictor
+from sfplan.training import add_run_arguments, copy_run_files, run_from_arguments, with_state_predictor
 
 
 def main() -> None:
@@ -47,13 +46,7 @@ def main() -> None:
         error = (model.state_predictor(before, actions) - after)[:, -1].norm(dim=-1).mean().item()
     standing_still = (before - after)[:, -1].norm(dim=-1).mean().item()
     model.save_pretrained(args.out / "world_model")
-    if args.out.resolve() != args.run.resolve():
-        for name in ("reward_model", "train_config.json", "log.csv"):
-            source = args.run / name
-            if source.is_dir():
-                shutil.copytree(source, args.out / name, dirs_exist_ok=True)
-            elif source.exists():
-                shutil.copy2(source, args.out / name)
+    copy_run_files(args.run, args.out)
     print(f"state predictor: held-out state error after one chunk {error:.4f} "
           f"(standing still: {standing_still:.4f}); wrote {args.out / 'world_model'}")
 

@@ -59,12 +59,12 @@ def second_chunk_psnr(model: VideoWorldModel, windows: dict[str, torch.Tensor], 
         actions = windows["actions"][part]
         first = model.sample_chunk(context, actions[:, 0], steps=1, initial_noise=0.0, proprio=windows["state"][part])
         truth = windows["target"][part]
-        first_scores.append(psnr(model.codec.decode(first), truth[:, : config.target_frames]))
+        first_scores.append(psnr(model.decode_imagined(first), truth[:, : config.target_frames]))
         next_context = torch.cat([context, first], dim=1)[:, -config.context_frames :]
         for name, state in states.items():
             second = model.sample_chunk(next_context, actions[:, 1], steps=1, initial_noise=0.0,
                                         proprio=None if state is None else state[part])
-            second_scores[name].append(psnr(model.codec.decode(second), truth[:, config.target_frames :]))
+            second_scores[name].append(psnr(model.decode_imagined(second), truth[:, config.target_frames :]))
     return float(torch.cat(first_scores).mean()), {name: float(torch.cat(scores).mean()) for name, scores in second_scores.items()}
 
 

@@ -84,7 +84,7 @@ def run_agent_episode(env: gym.Env, agent: SFPlanner, seed: int, record_imagined
         act_seconds.append(time.perf_counter() - start)
         if record_imagined and new_plan:  # decode what the new plan expects to see
             with torch.no_grad():
-                plan_frames = agent.world_model.codec.decode(agent.last_imagined)[0]
+                plan_frames = agent.world_model.decode_imagined(agent.last_imagined)[0]
             plan_video = (plan_frames.permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy().repeat(skip, axis=0)
             offset = 0
         observation, _, terminated, truncated, info = env.step(action)

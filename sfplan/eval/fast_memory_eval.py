@@ -85,7 +85,7 @@ def online_adaptation(
     def predict(context: torch.Tensor, chunk_actions: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
         latents = model.sample_chunk(context, chunk_actions, generator=generator, initial_noise=initial_noise, proprio=state)
-        return model.codec.decode(latents)
+        return model.decode_imagined(latents)
 
     for k in range(len(chunk_frames) - 1):
         seen.append(latents[k][None])
@@ -140,7 +140,7 @@ def revisit_rollout(
     half = len(latents) // 2
     out, back = latents[:half].flatten(1), latents[half:].flip(0).flatten(1)
     similarity = torch.nn.functional.cosine_similarity(out, back, dim=1).mean().item()
-    video = (model.codec.decode(latents).permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
+    video = (model.decode_imagined(latents).permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy()
     chunks = len(latents) // model.config.target_frames
     return {
         "revisit": similarity,

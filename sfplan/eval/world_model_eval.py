@@ -59,13 +59,15 @@ def next_chunk_metrics(
 def imagined_chunk_metrics(
     model: VideoWorldModel, latents: torch.Tensor, windows: dict[str, torch.Tensor], batch_size: int = 32
 ) -> dict[str, float]:
-    """`next_chunk_metrics` of already imagined target latents (B, f_g, C, h, w), decoded by the model's codec."""
+    """`next_chunk_metrics` of already imagined target latents (B, f_g, C, h, w), decoded as the model renders them."""
     return _scores(_decode(model, latents, batch_size), windows)
 
 
-def _decode(model: VideoWorldModel, latents: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """The model's codec decoding (B, ..., C, h, w) latents, `batch_size` at a time."""
-    return torch.cat([model.codec.decode(batch) for batch in latents.split(batch_size)])
+def _decode(model: VideoWorldModel, latents: torch.Tensor, batch_size: int, imagined: bool = True) -> torch.Tensor:
+    """(B, ..., C, h, w) latents decoded `batch_size` at a time: imagined ones as the model renders
+    them (`decode_imagined`), encoded real frames by its codec's own decoder."""
+    decode = model.decode_imagined if imagined else model.codec.decode
+    return torch.cat([decode(batch) for batch in latents.split(batch_size)])
 
 
 def _encode(model: VideoWorldModel, frames: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -156,7 +158,7 @@ def error_budget_frames(
 
     frames = {
         "prediction": predicted(windows),
-        "codec_ceiling": _decode(model, _encode(model, target, batch_size), batch_size),
+        "codec_ceiling": _decode(model, _encode(model, target, batch_size), batch_size, imagined=False),
         "repeat_last": windows["context"][:, -1:].expand_as(target),
         "motionless_context": predicted(motionless),
         "shuffled_actions": predicted({**windows, "actions": windows["actions"].roll(shifts=1, dims=0)}),
@@ -259,7 +261,7 @@ def long_rollout(
     state = torch.from_numpy(proprio_history(episode.proprio, start))[None] if model.proprio_encoder is not None else None
     latents = model.imagine_latents(model.codec.encode(context), actions, steps=steps,
                                     generator=torch.Generator().manual_seed(seed), initial_noise=initial_noise, proprio=state)
-    video = model.codec.decode(latents)[0]
+    video = model.decode_imagined(latents)[0]
     truth = frames[start + skip : needed + 1 : skip]
     per_chunk = [
         psnr(video[None, i : i + config.target_frames], truth[None, i : i + config.target_frames]).item()

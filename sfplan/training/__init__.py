@@ -2,13 +2,15 @@
 teaches the world model to use its fast memory."""
 
 from .config import TrainConfig
+from .decoder import imagined_frame_pairs, tune_imagined_decoder, with_imagined_decoder
 from .slow import (
-    SlowTrainer, TrainedRun, add_run_arguments, fit_state_predictor, load_run, run_from_arguments, train_slow,
-    with_state_predictor,
+    SlowTrainer, TrainedRun, add_run_arguments, copy_run_files, fit_state_predictor, load_run, run_from_arguments,
+    train_slow, with_state_predictor,
 )
 from .slowfast import SlowFastConfig, SlowFastLoop, slowfast_loop
 
 __all__ = [
-    "SlowFastConfig", "SlowFastLoop", "SlowTrainer", "TrainConfig", "TrainedRun", "add_run_arguments", "fit_state_predictor",
-    "load_run", "run_from_arguments", "slowfast_loop", "train_slow", "with_state_predictor",
+    "SlowFastConfig", "SlowFastLoop", "SlowTrainer", "TrainConfig", "TrainedRun", "add_run_arguments", "copy_run_files",
+    "fit_state_predictor", "imagined_frame_pairs", "load_run", "run_from_arguments", "slowfast_loop", "train_slow",
+    "tune_imagined_decoder", "with_imagined_decoder", "with_state_predictor",
 ]

@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import json
 import resource
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -333,7 +334,7 @@ class SlowTrainer:
         target = torch.stack([item["target"] for item in self._eval_pixels]).float() / 255.0
         last = torch.stack([item["context"][-1:] for item in self._eval_pixels]).float() / 255.0
         generator = torch.Generator().manual_seed(0)
-        predicted = self.model.codec.decode(self.model.sample_chunk(batch["context"], batch["actions"], generator=generator,
+        predicted = self.model.decode_imagined(self.model.sample_chunk(batch["context"], batch["actions"], generator=generator,
                                                                        proprio=self.model.proprio_of(batch)))
         ema.restore(trainable)
         return {
@@ -446,6 +447,21 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training output directory (world_model/, train_config.json), or a checkpoint with --dataset")
     parser.add_argument("--dataset", type=Path,
                         help="for a --run without train_config.json: the dataset its world model was trained on (last 5 episodes held out)")
+
+
+def copy_run_files(run: str | Path, out: str | Path) -> None:
+    """Copy a run's `reward_model/`, `train_config.json` and `log.csv` (those it has) into `out`, so
+    a world model written to `out/world_model` loads like the run (eval scripts, export_agent.py);
+    nothing to do when `out` is the run itself."""
+    run, out = Path(run), Path(out)
+    if out.resolve() == run.resolve():
+        return
+    for name in ("reward_model", "train_config.json", "log.csv"):
+        source = run / name
+        if source.is_dir():
+            shutil.copytree(source, out / name, dirs_exist_ok=True)
+        elif source.exists():
+            shutil.copy2(source, out / name)
 
 
 def run_from_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TrainedRun:

@@ -1,6 +1,6 @@
 """The slow learner: frame codec, action-conditioned video diffusion model, reward and value models."""
 
-from .codec import FrameAutoencoder
+from .codec import FrameAutoencoder, FrameDecoder
 from .config import CodecConfig, WorldModelConfig
 from .model import VideoWorldModel
 from .reward import RewardModel, RewardModelConfig
@@ -8,6 +8,6 @@ from .state_predictor import StatePredictor
 from .value import ValueModel, ValueModelConfig, value_targets
 
 __all__ = [
-    "CodecConfig", "FrameAutoencoder", "RewardModel", "RewardModelConfig", "StatePredictor", "ValueModel",
+    "CodecConfig", "FrameAutoencoder", "FrameDecoder", "RewardModel", "RewardModelConfig", "StatePredictor", "ValueModel",
     "ValueModelConfig", "VideoWorldModel", "WorldModelConfig", "value_targets",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -86,11 +87,16 @@ class FrameAutoencoder(nn.Module):
         latents = (latents - self.latent_mean) / self.latent_std * self.config.target_std
         return latents.reshape(*lead, *latents.shape[1:])
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """(..., C, h, w) normalised latents -> (..., 3, H, W) float frames in [0, 1]."""
+    def raw_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) normalised latents -> the autoencoder's own (unnormalised) latents."""
+        return latents / self.config.target_std * self.latent_std + self.latent_mean
+
+    def decode(self, latents: torch.Tensor, decoder: FrameDecoder | None = None) -> torch.Tensor:
+        """(..., C, h, w) normalised latents -> (..., 3, H, W) float frames in [0, 1], by this
+        autoencoder's decoder or by `decoder` (e.g. the world model's `imagined_decoder`)."""
         lead = latents.shape[:-3]
-        raw = latents.reshape(-1, *latents.shape[-3:]) / self.config.target_std * self.latent_std + self.latent_mean
-        images = (self.vae.decode(raw).sample + 1.0) / 2.0
+        raw = self.raw_latents(latents.reshape(-1, *latents.shape[-3:]))
+        images = decoder(raw) if decoder is not None else (self.vae.decode(raw).sample + 1.0) / 2.0
         return images.clamp(0.0, 1.0).reshape(*lead, *images.shape[1:])
 
     def reconstruction_loss(self, images: torch.Tensor) -> torch.Tensor:
@@ -102,3 +108,29 @@ class FrameAutoencoder(nn.Module):
         reconstruction = (self.vae.decode(latents).sample + 1.0) / 2.0
         loss = nn.functional.mse_loss(reconstruction, images)
         return loss + kl_weight * posterior.kl().mean() if kl_weight > 0 else loss
+
+
+class FrameDecoder(nn.Module):
+    """A second decoder for a `FrameAutoencoder`'s latents: the same architecture with its own
+    weights, started as a copy of the autoencoder's decoder.
+
+    The world model keeps one (`WorldModelConfig.imagined_decoder`) tuned on its own imagined
+    latents against the real frames they stand for (`sfplan.training.tune_imagined_decoder`): the
+    autoencoder's decoder was trained on sharp encoded frames, while an imagined latent carries the
+    model's uncertainty, and the pixels that best match the truth on average are a different image.
+    """
+
+    def __init__(self, codec: FrameAutoencoder) -> None:
+        super().__init__()
+        self.post_quant_conv = copy.deepcopy(codec.vae.post_quant_conv)
+        self.decoder = copy.deepcopy(codec.vae.decoder)
+
+    def copy_from(self, codec: FrameAutoencoder) -> None:
+        """Take the weights of `codec`'s own decoder (where tuning starts)."""
+        self.post_quant_conv.load_state_dict(codec.vae.post_quant_conv.state_dict())
+        self.decoder.load_state_dict(codec.vae.decoder.state_dict())
+
+    def forward(self, raw_latents: torch.Tensor) -> torch.Tensor:
+        """(N, C, h, w) unnormalised latents (`FrameAutoencoder.raw_latents`) -> (N, 3, H, W) frames,
+        about [0, 1] but not clamped (so a pixel loss has gradients everywhere)."""
+        return (self.decoder(self.post_quant_conv(raw_latents)) + 1.0) / 2.0

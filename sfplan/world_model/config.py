@@ -86,6 +86,10 @@ class WorldModelConfig:
                       confidently wrong state costs more than an unknown one: over 128-frame lift
                       rollouts, three predictors each gained 0.01-0.18 dB with 4, while with 12 or no
                       limit they ranged from -0.2 to +0.4 dB (session 19). 0: no limit.
+    imagined_decoder: keep a second frame decoder (`FrameDecoder`) for the latents the model imagines,
+                      tuned on them against the real frames (experiments/tune_imagined_decoder.py);
+                      `imagine` and the evaluations decode imagined latents with it, while `codec.decode`
+                      stays the autoencoder's (docs/world_model.md, session 20). Off: one decoder for both.
     objective:        "diffusion" (EDM denoiser) or "regression" (the same UNet trained to predict
                       the target latents directly with MSE: the deterministic baseline).
     predict_change:   denoise (or regress) each target latent's change from the last context latent
@@ -124,6 +128,7 @@ class WorldModelConfig:
     proprio_dropout: float = 0.2
     state_predictor_hidden: int = 0
     state_predictor_horizon: int = 4
+    imagined_decoder: bool = False
     objective: str = "diffusion"
     predict_change: bool = False
     sigma_min: float = 0.002

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_weights, read_config, save_pretrained
 from .action_encoder import ActionEncoder
-from .codec import FrameAutoencoder
+from .codec import FrameAutoencoder, FrameDecoder
 from .config import WorldModelConfig, check_initial_noise
 from .frames import frames_to_unit_float
 from .proprio_encoder import ProprioEncoder
@@ -50,6 +50,7 @@ class VideoWorldModel(nn.Module):
       - optionally (`proprio_dim`), the robot state at the last context frame and its one-step
         change, as an extra token and an embedding added to the action summary (`ProprioEncoder`),
         and (`state_predictor_hidden`) an MLP that predicts it after each imagined chunk (`StatePredictor`).
+      - optionally (`imagined_decoder`), a second frame decoder tuned on the latents it imagines.
     """
 
     def __init__(self, config: WorldModelConfig) -> None:
@@ -65,6 +66,7 @@ class VideoWorldModel(nn.Module):
             StatePredictor(config.proprio_dim, config.action_dim, config.steps_per_chunk, config.state_predictor_hidden)
             if config.state_predictor_hidden else None
         )
+        self.imagined_decoder = FrameDecoder(self.codec) if config.imagined_decoder else None
         in_channels = 2 * latent_channels + 1 + self.action_encoder.channels
         if config.block_channels[0] < in_channels:
             raise ValueError(f"block_channels[0]={config.block_channels[0]} is narrower than the {in_channels} input channels")
@@ -377,4 +379,9 @@ class VideoWorldModel(nn.Module):
         frames = frames_to_unit_float(context_frames, self.config.codec.image_size, "context_frames")
         latents = self.imagine_latents(self.codec.encode(frames), actions, steps=steps, generator=generator, memory=memory,
                                       initial_noise=initial_noise, proprio=proprio)
-        return self.codec.decode(latents)
+        return self.decode_imagined(latents)
+
+    def decode_imagined(self, latents: torch.Tensor) -> torch.Tensor:
+        """(..., C, h, w) latents this model imagined -> (..., 3, H, W) frames in [0, 1]: by its
+        `imagined_decoder` when it has one (`WorldModelConfig.imagined_decoder`), else by the codec's."""
+        return self.codec.decode(latents, self.imagined_decoder)

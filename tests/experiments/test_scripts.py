@@ -131,7 +131,7 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert "eval/psnr_memory" in result.stdout
 
 
-def test_second_chunk_state_probe_scores_the_second_chunk_with_unknown_predicted_and_true_state(push_dataset, tmp_path):
+def test_state_probe_state_predictor_and_imagined_decoder_scripts_on_a_tiny_run(push_dataset, tmp_path):
     run_dir = tmp_path / "run"
     result = run(
         "train_world_model.py", "env=pointmass-push", "env.kwargs.image_size=16", "world_model=tiny",
@@ -165,6 +165,16 @@ def test_second_chunk_state_probe_scores_the_second_chunk_with_unknown_predicted
     result = run("second_chunk_state_probe.py", "--run", str(with_predictor), "--windows", "2", "--threads", "1",
                  "--out", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 0 and "own StatePredictor" in (tmp_path / "results" / "second_chunk_state_probe.md").read_text()
+
+    with_decoder = tmp_path / "with-decoder"
+    result = run("tune_imagined_decoder.py", "--run", str(with_predictor), "--out", str(with_decoder), "--steps", "3",
+                 "--stride", "4", "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "with the tuned one" in result.stdout and (with_decoder / "reward_model").is_dir()
+    tuned = VideoWorldModel.from_pretrained(with_decoder / "world_model")
+    assert tuned.imagined_decoder is not None and tuned.state_predictor.fitted_steps.item() == 5, "the run's weights come along"
+    result = run("tune_imagined_decoder.py", "--run", str(with_predictor), "--out", str(with_decoder), "--steps", "0", cwd=tmp_path)
+    assert result.returncode != 0 and "at least 1" in result.stderr
 
 
 def save_tiny_agent(directory):
