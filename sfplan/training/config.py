@@ -28,6 +28,10 @@ class TrainConfig:
     state_predictor_steps: Adam steps that fit a world model's `StatePredictor` (`state_predictor_hidden`)
                           on the training episodes' state transitions, once, before the world model
                           trains (seconds on a CPU).
+    imagined_decoder_steps, imagined_decoder_stride: for a world model with `imagined_decoder`, the
+                          run ends by tuning it (`tune_imagined_decoder`, this many Adam steps) on the
+                          first chunks the trained model imagines for every `stride`-th window of the
+                          training episodes (10 min for the lift defaults on 2 threads, most of it imagining).
     ema_decay:            decay of the EMA weights that are evaluated and saved.
     log_every, eval_every, checkpoint_every: in steps.
     eval_windows:         held-out windows in the PSNR check during training.
@@ -57,6 +61,8 @@ class TrainConfig:
     lr_warmdown_steps: int = 0
     weight_decay: float = 1e-2
     state_predictor_steps: int = 3000
+    imagined_decoder_steps: int = 1500
+    imagined_decoder_stride: int = 8
     ema_decay: float = 0.999
     log_every: int = 50
     eval_every: int = 500
@@ -68,6 +74,9 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if self.imagined_decoder_steps < 1 or self.imagined_decoder_stride < 1:
+            raise ValueError(f"imagined_decoder_steps and imagined_decoder_stride must be at least 1, got "
+                             f"{self.imagined_decoder_steps} and {self.imagined_decoder_stride}")
         if not 0 <= self.lr_warmdown_steps <= self.steps:
             raise ValueError(f"lr_warmdown_steps must be between 0 and steps={self.steps}, got {self.lr_warmdown_steps}")
 

@@ -52,7 +52,8 @@ def tune_imagined_decoder(
 ) -> list[float]:
     """Train `model.imagined_decoder` to turn `latents` (N, C, h, w) into `frames` (N, 3, H, W)
     uint8 with a pixel MSE (the error PSNR measures); Adam, `lr` for 70% of the steps, then falling
-    linearly to 0. Everything else stays frozen. Returns the losses."""
+    linearly to 0. Everything else stays frozen, and so does the decoder afterwards; its `tuned_steps` counts the steps.
+    Returns the losses."""
     decoder = model.imagined_decoder
     if decoder is None:
         raise ValueError("this world model has no imagined_decoder (world_model.imagined_decoder=false): "
@@ -62,6 +63,7 @@ def tune_imagined_decoder(
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=lr, weight_decay=0.0)
     flat_steps = int(0.7 * steps)
+    decoder.requires_grad_(True)
     decoder.train()
     losses = []
     for step in tqdm(range(steps), desc="imagined decoder", disable=not progress):
@@ -75,6 +77,8 @@ def tune_imagined_decoder(
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
+    decoder.tuned_steps += steps
+    decoder.requires_grad_(False)
     decoder.eval()
     return losses
 

@@ -44,12 +44,13 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
     fields (`TRAINING_ONLY_FIELDS`) may differ, which is what fine-tuning changes. A model with
     `proprio_dim` may start from one without proprioception: its state encoder starts silent
     (`ProprioEncoder.start_silent`) and keeps its statistics. A model with `state_predictor_hidden`
-    may start from one without a state predictor: its own stays unfitted (see `fit_state_predictor`).
+    may start from one without a state predictor: its own stays unfitted (see `fit_state_predictor`);
+    one with `imagined_decoder` from one without (the run tunes it at its end).
     """
     directory = Path(directory)
     source = VideoWorldModel.from_pretrained(directory / "world_model")
     ours, theirs = model.config.to_dict(), source.config.to_dict()
-    adding = {field for field in ("proprio_dim", "state_predictor_hidden") if theirs[field] == 0 < ours[field]}
+    adding = {field for field in ("proprio_dim", "state_predictor_hidden", "imagined_decoder") if not theirs[field] and ours[field]}
     may_differ = TRAINING_ONLY_FIELDS | {"codec"} | adding
     differing = [key for key in ours if key not in may_differ and ours[key] != theirs[key]]
     differing += [
@@ -63,7 +64,8 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
         )
     if "proprio_dim" in adding:
         model.proprio_encoder.start_silent()
-    new_modules = tuple({"proprio_dim": "proprio_encoder.", "state_predictor_hidden": "state_predictor."}[field] for field in adding)
+    new_modules = tuple({"proprio_dim": "proprio_encoder.", "state_predictor_hidden": "state_predictor.",
+                         "imagined_decoder": "imagined_decoder."}[field] for field in adding)
     kept = {name: tensor for name, tensor in model.state_dict().items() if name.startswith(new_modules)}
     model.load_state_dict({**source.state_dict(), **kept})
     model.codec.set_latent_statistics(source.codec.latent_mean.flatten(), source.codec.latent_std.flatten())
@@ -154,7 +156,9 @@ class SlowTrainer:
     """Trains a `VideoWorldModel` and a `RewardModel` on an episode dataset.
 
     Stage 1 trains the frame autoencoder (skipped when `output/autoencoder` exists); stage 2
-    trains the UNet and the reward model on encoded windows with EMA weights. Every
+    trains the UNet and the reward model on encoded windows with EMA weights (a state predictor,
+    when the model has one, is fitted before it); a model with an imagined-frame decoder has it
+    tuned after it. Every
     `checkpoint_every` steps it writes, each atomically: `world_model/` and `reward_model/`
     (EMA weights, safetensors + config.json) and `training_state/` (optimisers, EMA, step,
     RNG), so an interrupted run resumes where it stopped. Losses and held-out PSNR go to
@@ -229,6 +233,12 @@ class SlowTrainer:
             self._log_row({"stage": "state_predictor", "step": steps, "loss": loss})
         predictor.requires_grad_(False)
 
+    def prepare_imagined_decoder(self) -> None:
+        """Freeze the world model's imagined-frame decoder, when it has one, while the world model
+        trains: the run tunes it at its end (`tune_imagined_decoder_at_end`)."""
+        if self.model.imagined_decoder is not None:
+            self.model.imagined_decoder.requires_grad_(False)
+
     def start_from(self, directory: str | Path) -> None:
         """Take the weights of `directory` (see `initialise_from`). Its codec becomes this run's
         `output/autoencoder`, counted as `autoencoder_steps` trained steps, unless the run already
@@ -250,6 +260,7 @@ class SlowTrainer:
         if config.steps == 0:  # autoencoder only
             return {}
         self.prepare_state_predictor(resuming)
+        self.prepare_imagined_decoder()
         codec = self.model.codec
         train_latents = [encode_frames(codec, e.frames) for e in self.train_episodes]
         held_latents = [encode_frames(codec, e.frames) for e in self.held_out_episodes]
@@ -279,6 +290,7 @@ class SlowTrainer:
         hparams = {k: ",".join(v) if isinstance(v, list) else v for k, v in asdict(config).items() if v is not None}
         accelerator.init_trackers("slow", config=hparams)
         step, self._wall_before = self._resume(accelerator, ema, reward_ema) if config.resume else (0, 0.0)
+        trains_now = step < config.steps
         self._run_started = time.perf_counter()
         generator = torch.Generator().manual_seed(config.seed + step)
         batches = _batches(train_set, config.batch_size, generator)
@@ -319,7 +331,32 @@ class SlowTrainer:
                 bar.set_postfix(loss=f"{metrics['train/loss']:.4f}", psnr=f"{metrics.get('eval/psnr', float('nan')):.2f}")
             if done % config.checkpoint_every == 0 or done == config.steps:
                 self._save(accelerator, ema, reward_ema, done)
+        decoder = self.model.imagined_decoder
+        if decoder is not None and (trains_now or int(decoder.tuned_steps) == 0):
+            metrics = self.tune_imagined_decoder_at_end(accelerator, ema, reward_ema)
         accelerator.end_training()
+        return metrics
+
+    def tune_imagined_decoder_at_end(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel) -> dict[str, float]:
+        """Start the imagined-frame decoder again from the codec's decoder (earlier tuning belongs to
+        other UNet weights), tune it on what the EMA world model imagines for the training episodes
+        (`imagined_decoder_steps`, `imagined_decoder_stride`), log and save; returns the held-out metrics."""
+        from .decoder import imagined_frame_pairs, tune_imagined_decoder  # decoder -> reward -> this module
+
+        config = self.train_config
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        ema.store(trainable)
+        ema.copy_to(trainable)
+        self.model.eval()
+        self.model.imagined_decoder.copy_from(self.model.codec)
+        latents, frames = imagined_frame_pairs(self.model, self.train_episodes, config.imagined_decoder_stride, self.progress)
+        losses = tune_imagined_decoder(self.model, latents, frames, config.imagined_decoder_steps, seed=config.seed,
+                                       progress=self.progress)
+        ema.restore(trainable)
+        metrics = self._evaluate(ema)
+        self._log_row({"stage": "imagined_decoder", "step": config.imagined_decoder_steps,
+                       "loss": float(np.mean(losses[-100:])), **metrics})
+        self._save(accelerator, ema, reward_ema, config.steps)
         return metrics
 
     # ------------------------------------------------------------- internals

@@ -124,11 +124,13 @@ class FrameDecoder(nn.Module):
         super().__init__()
         self.post_quant_conv = copy.deepcopy(codec.vae.post_quant_conv)
         self.decoder = copy.deepcopy(codec.vae.decoder)
+        self.register_buffer("tuned_steps", torch.zeros((), dtype=torch.long))  # 0: not tuned (yet)
 
     def copy_from(self, codec: FrameAutoencoder) -> None:
-        """Take the weights of `codec`'s own decoder (where tuning starts)."""
+        """Take the weights of `codec`'s own decoder (where tuning starts); `tuned_steps` back to 0."""
         self.post_quant_conv.load_state_dict(codec.vae.post_quant_conv.state_dict())
         self.decoder.load_state_dict(codec.vae.decoder.state_dict())
+        self.tuned_steps.zero_()
 
     def forward(self, raw_latents: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) unnormalised latents (`FrameAutoencoder.raw_latents`) -> (N, 3, H, W) frames,

@@ -193,3 +193,26 @@ def test_a_trained_model_can_be_given_a_state_predictor(dataset, tmp_path):
     for name, tensor in expected.state_dict().items():
         torch.testing.assert_close(started.state_dict()[name], tensor, msg=name)
     assert started.state_predictor.fitted_steps.item() == 5
+
+
+def test_a_run_with_an_imagined_decoder_tunes_it_at_its_end_and_again_after_more_training(dataset, tmp_path):
+    output = tmp_path / "run"
+    config = train_config(dataset, output, steps=2)
+    config.imagined_decoder_steps, config.imagined_decoder_stride = 3, 2
+    train_slow(tiny_world_model_config(imagined_decoder=True), config, progress=False)
+    model = VideoWorldModel.from_pretrained(output / "world_model")
+    assert model.imagined_decoder.tuned_steps.item() == 3 and logged_steps(output, "imagined_decoder") == [3]
+    latents = torch.randn(2, 2, 8, 8)
+    assert not torch.equal(model.decode_imagined(latents), model.codec.decode(latents)), "tuned away from the codec's copy"
+
+    train_slow(tiny_world_model_config(imagined_decoder=True), config, progress=False)  # resumed, nothing to train
+    assert logged_steps(output, "imagined_decoder") == [3], "a finished run keeps its tuned decoder"
+    config.steps = 3
+    train_slow(tiny_world_model_config(imagined_decoder=True), config, progress=False)  # more training: tuned again
+    assert logged_steps(output, "imagined_decoder") == [3, 3]
+    assert VideoWorldModel.from_pretrained(output / "world_model").imagined_decoder.tuned_steps.item() == 3, "from the codec again"
+
+
+def test_imagined_decoder_settings_are_checked(dataset, tmp_path):
+    with pytest.raises(ValueError, match="imagined_decoder_steps and imagined_decoder_stride must be at least 1"):
+        TrainConfig(dataset=str(dataset), output=str(tmp_path), imagined_decoder_stride=0)
