@@ -17,6 +17,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
+from sfplan.checkpoint import read_config
 from sfplan.data import load_episodes
 from sfplan.eval import write_results
 from sfplan.eval.world_model_eval import (
@@ -49,10 +50,13 @@ def training_summary(run: Path) -> dict[str, float]:
 
 
 def steps_label(run: Path) -> str:
-    """'N steps' of the run's training log, and the weights it started from when it did not start from scratch."""
+    """'N steps' of the run's training log, the weights it started from when it did not start from
+    scratch, and whether its world model renders imagined latents with its own tuned decoder."""
     steps = training_summary(run).get("train_steps")
     init_from = json.loads((run / "train_config.json").read_text()).get("init_from")
-    return f"{steps} steps" + (f" from the weights of {init_from}" if init_from else "")
+    decoder = read_config(run / "world_model").get("imagined_decoder", False)
+    return (f"{steps} steps" + (f" from the weights of {init_from}" if init_from else "")
+            + (", tuned imagined-frame decoder" if decoder else ""))
 
 
 def main() -> None:
