@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="directory for world_model/ (may be --run)")
-    parser.add_argument("--steps", type=int, default=2000, help="Adam steps of the tuning (batches of 32 frames)")
+    parser.add_argument("--steps", type=int, default=1500, help="Adam steps of the tuning (batches of 32 frames)")
     parser.add_argument("--stride", type=int, default=8, help="env steps between the training windows imagined")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

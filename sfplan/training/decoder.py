@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from ..data import ChunkDataset, ChunkSpec, Episode
-from ..world_model import VideoWorldModel
+from ..world_model import FrameDecoder, VideoWorldModel
 from .reward import imagine_windows
 
 
@@ -40,6 +40,13 @@ def imagined_frame_pairs(
     return windows.imagined.flatten(0, 1), frames.flatten(0, 1)
 
 
+def _imagined_decoder(model: VideoWorldModel) -> FrameDecoder:
+    if model.imagined_decoder is None:
+        raise ValueError("this world model has no imagined_decoder (world_model.imagined_decoder=false): "
+                         "build one with with_imagined_decoder")
+    return model.imagined_decoder
+
+
 def tune_imagined_decoder(
     model: VideoWorldModel,
     latents: torch.Tensor,
@@ -54,10 +61,7 @@ def tune_imagined_decoder(
     uint8 with a pixel MSE (the error PSNR measures); Adam, `lr` for 70% of the steps, then falling
     linearly to 0. Everything else stays frozen, and so does the decoder afterwards; its `tuned_steps` counts the steps.
     Returns the losses."""
-    decoder = model.imagined_decoder
-    if decoder is None:
-        raise ValueError("this world model has no imagined_decoder (world_model.imagined_decoder=false): "
-                         "build one with with_imagined_decoder")
+    decoder = _imagined_decoder(model)
     if len(latents) != len(frames) or not len(latents):
         raise ValueError(f"need as many latents as frames, and some: got {len(latents)} and {len(frames)}")
     generator = torch.Generator().manual_seed(seed)
@@ -83,23 +87,29 @@ def tune_imagined_decoder(
     return losses
 
 
+def retune_imagined_decoder(
+    model: VideoWorldModel, episodes: Sequence[Episode], steps: int = 1500, stride: int = 8, seed: int = 0,
+    progress: bool = True,
+) -> list[float]:
+    """Start `model.imagined_decoder` again from the codec's decoder (earlier tuning belongs to the
+    UNet weights it was tuned for) and tune it (`tune_imagined_decoder`, `steps`) on the first
+    chunks the model imagines for every `stride`-th window of `episodes` (those it trained on),
+    the model in eval mode. Returns the losses."""
+    _imagined_decoder(model).copy_from(model.codec)
+    model.eval()
+    latents, frames = imagined_frame_pairs(model, episodes, stride, progress=progress)
+    return tune_imagined_decoder(model, latents, frames, steps, seed=seed, progress=progress)
+
+
 def with_imagined_decoder(
-    model: VideoWorldModel,
-    episodes: Sequence[Episode],
-    steps: int = 2000,
-    stride: int = 8,
-    seed: int = 0,
+    model: VideoWorldModel, episodes: Sequence[Episode], steps: int = 1500, stride: int = 8, seed: int = 0,
     progress: bool = True,
 ) -> VideoWorldModel:
-    """A copy of a trained `model`, its weights unchanged, plus an imagined-frame decoder started
-    from the codec's decoder and tuned (`tune_imagined_decoder`, `steps`) on the first chunks the
-    model imagines for every `stride`-th window of `episodes` (those it trained on)."""
+    """A copy of a trained `model`, its weights unchanged, plus an imagined-frame decoder tuned by
+    `retune_imagined_decoder` on `episodes` (those it trained on)."""
     extended = VideoWorldModel(dataclasses.replace(model.config, imagined_decoder=True))
     base = {name: tensor for name, tensor in model.base_state_dict().items() if not name.startswith("imagined_decoder.")}
     fresh = {name: tensor for name, tensor in extended.state_dict().items() if name.startswith("imagined_decoder.")}
     extended.load_state_dict({**base, **fresh})
-    extended.imagined_decoder.copy_from(extended.codec)
-    extended.eval()
-    latents, frames = imagined_frame_pairs(extended, episodes, stride, progress=progress)
-    tune_imagined_decoder(extended, latents, frames, steps, seed=seed, progress=progress)
-    return extended.eval()
+    retune_imagined_decoder(extended, episodes, steps, stride, seed, progress)
+    return extended

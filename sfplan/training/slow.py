@@ -338,20 +338,17 @@ class SlowTrainer:
         return metrics
 
     def tune_imagined_decoder_at_end(self, accelerator: Accelerator, ema: EMAModel, reward_ema: EMAModel) -> dict[str, float]:
-        """Start the imagined-frame decoder again from the codec's decoder (earlier tuning belongs to
-        other UNet weights), tune it on what the EMA world model imagines for the training episodes
-        (`imagined_decoder_steps`, `imagined_decoder_stride`), log and save; returns the held-out metrics."""
-        from .decoder import imagined_frame_pairs, tune_imagined_decoder  # decoder -> reward -> this module
+        """Retune the imagined-frame decoder (`retune_imagined_decoder`) on what the EMA world model
+        imagines for the training episodes (`imagined_decoder_steps`, `imagined_decoder_stride`), log
+        and save; returns the held-out metrics."""
+        from .decoder import retune_imagined_decoder  # decoder -> reward -> this module
 
         config = self.train_config
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         ema.store(trainable)
         ema.copy_to(trainable)
-        self.model.eval()
-        self.model.imagined_decoder.copy_from(self.model.codec)
-        latents, frames = imagined_frame_pairs(self.model, self.train_episodes, config.imagined_decoder_stride, self.progress)
-        losses = tune_imagined_decoder(self.model, latents, frames, config.imagined_decoder_steps, seed=config.seed,
-                                       progress=self.progress)
+        losses = retune_imagined_decoder(self.model, self.train_episodes, config.imagined_decoder_steps,
+                                         config.imagined_decoder_stride, config.seed, self.progress)
         ema.restore(trainable)
         metrics = self._evaluate(ema)
         self._log_row({"stage": "imagined_decoder", "step": config.imagined_decoder_steps,
