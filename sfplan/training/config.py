@@ -31,7 +31,7 @@ class TrainConfig:
     imagined_decoder_steps, imagined_decoder_stride: for a world model with `imagined_decoder`, the
                           run ends by tuning it (`tune_imagined_decoder`, this many Adam steps) on the
                           first chunks the trained model imagines for every `stride`-th window of the
-                          training episodes (10 min for the lift defaults on 2 threads, most of it imagining).
+                          training episodes (about 20 min for the lift defaults on 2 threads, half of it imagining).
     ema_decay:            decay of the EMA weights that are evaluated and saved.
     log_every, eval_every, checkpoint_every: in steps.
     eval_windows:         held-out windows in the PSNR check during training.
