@@ -10,7 +10,6 @@ memory and the reward model work in (docs/world_model.md, session 20).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -19,6 +18,7 @@ from tqdm import tqdm
 from ..data import ChunkDataset, ChunkSpec, Episode
 from ..world_model import FrameDecoder, VideoWorldModel
 from .reward import imagine_windows
+from .slow import extended_copy
 
 
 @torch.no_grad()
@@ -107,9 +107,6 @@ def with_imagined_decoder(
 ) -> VideoWorldModel:
     """A copy of a trained `model`, its weights unchanged, plus an imagined-frame decoder tuned by
     `retune_imagined_decoder` on `episodes` (those it trained on)."""
-    extended = VideoWorldModel(dataclasses.replace(model.config, imagined_decoder=True))
-    base = {name: tensor for name, tensor in model.base_state_dict().items() if not name.startswith("imagined_decoder.")}
-    fresh = {name: tensor for name, tensor in extended.state_dict().items() if name.startswith("imagined_decoder.")}
-    extended.load_state_dict({**base, **fresh})
+    extended = extended_copy(model, "imagined_decoder", imagined_decoder=True)
     retune_imagined_decoder(extended, episodes, steps, stride, seed, progress)
     return extended

@@ -84,6 +84,16 @@ def fit_state_predictor(model: VideoWorldModel, episodes: Sequence[Episode], ste
     return float(np.mean(losses[-100:]))
 
 
+def extended_copy(model: VideoWorldModel, new_module: str, **config_changes: object) -> VideoWorldModel:
+    """A model built with `model`'s config and `config_changes` (which add the submodule `new_module`),
+    holding every base weight of `model` and the new submodule's freshly built weights (replacing
+    any `model` has)."""
+    extended = VideoWorldModel(dataclasses.replace(model.config, **config_changes))
+    fresh = {name: tensor for name, tensor in extended.state_dict().items() if name.startswith(f"{new_module}.")}
+    extended.load_state_dict({**model.base_state_dict(), **fresh})
+    return extended
+
+
 def with_state_predictor(
     model: VideoWorldModel, episodes: Sequence[Episode], hidden: int = 256, steps: int = 3000, seed: int = 0
 ) -> VideoWorldModel:
@@ -93,9 +103,7 @@ def with_state_predictor(
     generator; `seed` orders the fit's batches."""
     if not model.config.proprio_dim:
         raise ValueError("this world model reads no robot state (proprio_dim=0): there is no state to predict")
-    extended = VideoWorldModel(dataclasses.replace(model.config, state_predictor_hidden=hidden))
-    fresh = {name: tensor for name, tensor in extended.state_dict().items() if name.startswith("state_predictor.")}
-    extended.load_state_dict({**model.base_state_dict(), **fresh})
+    extended = extended_copy(model, "state_predictor", state_predictor_hidden=hidden)
     fit_state_predictor(extended, episodes, steps, seed=seed)
     return extended.eval()
 
