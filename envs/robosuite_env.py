@@ -22,7 +22,15 @@ _WORKSPACE_FOVY = 42.0
 _COLLISION_GEOM_GROUP = 0
 _HIDDEN_GEOM_GROUP = 3  # MuJoCo's default scene options render groups 0-2 only
 _MOUNT_GEOM = "fixed_mount0_pedestal_vis"
-_PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+PROPRIO_KEYS = {
+    # the end effector's pose and the fingers: what the shipped models read
+    "eef": ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"),
+    # the same first, then the arm's configuration and every velocity: a state from which the
+    # OSC-controlled arm's next steps follow (docs/world_model.md, session 21)
+    "full": ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "robot0_joint_pos_cos",
+             "robot0_joint_pos_sin", "robot0_joint_vel", "robot0_gripper_qvel"),
+}
+PROPRIO_SIZES = {"eef": 9, "full": 32}
 
 
 def _import_robosuite() -> Any:
@@ -50,8 +58,10 @@ TASKS = {
 class RobosuitePixelEnv(gym.Env):
     """A robosuite task seen through one camera.
 
-    Observation: Dict(image=(H, W, 3) uint8 right side up, proprio=(9,) float32 with the
-    end-effector position (3), quaternion (4) and gripper finger positions (2)).
+    Observation: Dict(image=(H, W, 3) uint8 right side up, proprio=(P,) float32). With
+    `proprio="eef"` (P=9): the end-effector position (3), quaternion (4) and gripper finger
+    positions (2); with `proprio="full"` (P=32) the same 9 first, then the cosines (7) and sines
+    (7) of the joint angles, the joint velocities (7) and the finger velocities (2).
     Action: Box(-1, 1, (7,)): OSC end-effector delta pose (6) and gripper (-1 open, 1 close).
     Reward: robosuite's dense shaped reward. `info["success"]` is the task's own
     `_check_success()`; `info["stage"]` counts completed sub-goals for staged tasks.
@@ -69,11 +79,14 @@ class RobosuitePixelEnv(gym.Env):
         control_freq: int = 20,
         terminate_on_success: bool = False,
         render_mode: str | None = "rgb_array",
+        proprio: str = "eef",
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"unknown robosuite task {task!r}; known: {', '.join(TASKS)}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
+        if proprio not in PROPRIO_KEYS:
+            raise ValueError(f"unknown proprio {proprio!r}; known: {', '.join(PROPRIO_KEYS)}")
         if image_size < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
         robosuite = _import_robosuite()
@@ -82,6 +95,7 @@ class RobosuitePixelEnv(gym.Env):
         self.camera = camera
         self.terminate_on_success = terminate_on_success
         self.render_mode = render_mode
+        self._proprio_keys = PROPRIO_KEYS[proprio]
         self._suite_env = robosuite.make(
             task,
             robots="Panda",
@@ -103,7 +117,7 @@ class RobosuitePixelEnv(gym.Env):
         self.observation_space = gym.spaces.Dict(
             {
                 "image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
-                "proprio": gym.spaces.Box(-np.inf, np.inf, (9,), np.float32),
+                "proprio": gym.spaces.Box(-np.inf, np.inf, (PROPRIO_SIZES[proprio],), np.float32),
             }
         )
         low, high = self._suite_env.action_spec
@@ -131,7 +145,7 @@ class RobosuitePixelEnv(gym.Env):
     def _observation(self, suite_obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._last_suite_obs = suite_obs
         self._last_image = self._renderer.render(self._suite_env.sim.data._data, self._camera_id)
-        proprio = np.concatenate([suite_obs[key] for key in _PROPRIO_KEYS]).astype(np.float32)
+        proprio = np.concatenate([suite_obs[key] for key in self._proprio_keys]).astype(np.float32)
         return {"image": self._last_image.copy(), "proprio": proprio}
 
     def _info(self) -> dict[str, Any]:

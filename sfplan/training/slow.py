@@ -43,7 +43,9 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
     Raises a CheckpointError naming the fields when the architectures differ; the training-only
     fields (`TRAINING_ONLY_FIELDS`) may differ, which is what fine-tuning changes. A model with
     `proprio_dim` may start from one without proprioception: its state encoder starts silent
-    (`ProprioEncoder.start_silent`) and keeps its statistics. A model with `state_predictor_hidden`
+    (`ProprioEncoder.start_silent`) and keeps its statistics; one with a longer state from one whose
+    state is its first dims (`ProprioEncoder.extend_from`: the extra dims start silent; its state
+    predictor, of other shapes, starts unfitted). A model with `state_predictor_hidden`
     may start from one without a state predictor: its own stays unfitted (see `fit_state_predictor`);
     one with `imagined_decoder` from one without (the run tunes it at its end).
     """
@@ -51,6 +53,9 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
     source = VideoWorldModel.from_pretrained(directory / "world_model")
     ours, theirs = model.config.to_dict(), source.config.to_dict()
     adding = {field for field in ("proprio_dim", "state_predictor_hidden", "imagined_decoder") if not theirs[field] and ours[field]}
+    extending_state = 0 < theirs["proprio_dim"] < ours["proprio_dim"]
+    if extending_state:
+        adding |= {"proprio_dim"} | ({"state_predictor_hidden"} if ours["state_predictor_hidden"] else set())
     may_differ = TRAINING_ONLY_FIELDS | {"codec"} | adding
     differing = [key for key in ours if key not in may_differ and ours[key] != theirs[key]]
     differing += [
@@ -62,12 +67,15 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
             f"cannot start from {directory}: its world model differs in {', '.join(differing)}; "
             "use the world_model config it was trained with"
         )
-    if "proprio_dim" in adding:
+    if extending_state:
+        model.proprio_encoder.extend_from(source.proprio_encoder)
+    elif "proprio_dim" in adding:
         model.proprio_encoder.start_silent()
     new_modules = tuple({"proprio_dim": "proprio_encoder.", "state_predictor_hidden": "state_predictor.",
                          "imagined_decoder": "imagined_decoder."}[field] for field in adding)
     kept = {name: tensor for name, tensor in model.state_dict().items() if name.startswith(new_modules)}
-    model.load_state_dict({**source.state_dict(), **kept})
+    model.load_state_dict({**{name: tensor for name, tensor in source.state_dict().items() if not name.startswith(new_modules)},
+                           **kept})
     model.codec.set_latent_statistics(source.codec.latent_mean.flatten(), source.codec.latent_std.flatten())
     if (directory / "reward_model").is_dir():
         load_weights(reward_model, directory / "reward_model")

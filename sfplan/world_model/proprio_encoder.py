@@ -47,6 +47,23 @@ class ProprioEncoder(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
+    def extend_from(self, narrower: ProprioEncoder) -> None:
+        """Take the weights of a trained encoder of a shorter state that is this one's first
+        `narrower.proprio_dim` dims (e.g. the end effector's pose within the "full" robot state).
+        The extra dims start silent (zero input weights), so until training teaches it them this
+        encoder gives `narrower`'s outputs for the same first dims. Statistics stay this encoder's."""
+        old, new = narrower.proprio_dim, self.proprio_dim
+        if not 0 < old < new:
+            raise ValueError(f"can only extend a {new}-dim state encoder from a shorter one, got {old} dims")
+        with torch.no_grad():
+            weight = torch.zeros_like(self.mlp[0].weight)
+            weight[:, :old] = narrower.mlp[0].weight[:, :old]  # the state ...
+            weight[:, new : new + old] = narrower.mlp[0].weight[:, old:]  # ... and its one-step change
+            self.mlp[0].weight.copy_(weight)
+            self.mlp[0].bias.copy_(narrower.mlp[0].bias)
+            self.mlp[2].load_state_dict(narrower.mlp[2].state_dict())
+            self.null_token.copy_(narrower.null_token)
+
     def check(self, history: torch.Tensor, batch: int) -> torch.Tensor:
         """Validate a (B, 2, P) history for a batch of B; returns float32."""
         if history.shape != (batch, 2, self.proprio_dim):

@@ -104,3 +104,22 @@ def test_stack_reports_stages():
     _, info = env.reset(seed=0)
     env.close()
     assert info["stage"] == 0 and env.unwrapped.num_stages == 3
+
+
+def test_full_proprio_extends_the_end_effector_state():
+    observations = {}
+    for proprio in ("eef", "full"):
+        env = envs.make("robosuite-lift", image_size=16, proprio=proprio)
+        env.reset(seed=3)
+        observation, *_ = env.step(np.full(7, 0.3, dtype=np.float32))
+        env.close()
+        assert env.observation_space["proprio"].shape == observation["proprio"].shape
+        observations[proprio] = observation["proprio"]
+    assert observations["eef"].shape == (9,) and observations["full"].shape == (32,)
+    np.testing.assert_array_equal(observations["full"][:9], observations["eef"])
+    assert np.abs(observations["full"][-9:]).max() > 0  # the arm and fingers move: velocities
+
+
+def test_unknown_proprio_lists_choices():
+    with pytest.raises(ValueError, match="unknown proprio 'joints'; known: eef, full"):
+        envs.make("robosuite-lift", image_size=16, proprio="joints")

@@ -1,5 +1,7 @@
 import csv
+import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -131,6 +133,31 @@ def test_a_model_without_proprioception_can_be_fine_tuned_into_one_that_reads_th
     assert encoder.state_mean.tolist() == pytest.approx([6, -6]), "statistics of this run's data, not the defaults"
     token, summary = encoder(torch.randn(3, 2, 2), torch.zeros(3, dtype=torch.bool))
     assert not token.any() and not summary.any(), "the new condition starts silent"
+
+
+def test_a_model_that_reads_the_state_can_be_fine_tuned_into_one_that_reads_a_longer_state(dataset, tmp_path):
+    source = tmp_path / "source"
+    train_slow(tiny_world_model_config(proprio_dim=2, state_predictor_hidden=8), train_config(dataset, source, steps=2),
+               progress=False)
+    longer = tmp_path / "longer.h5"
+    with EpisodeWriter(longer, "pointmass-push", "top", 16, {"image_size": 16}) as writer:
+        for seed in range(3):
+            episode = make_episode(12, image_size=16, action_dim=2, seed=seed)
+            extra = np.cos(np.arange(13.0))[:, None].repeat(2, axis=1).astype(np.float32)
+            writer.add(dataclasses.replace(episode, proprio=np.concatenate([episode.proprio, extra], axis=1)))
+    config = train_config(longer, tmp_path / "finetune", steps=1)
+    config.init_from, config.lr = str(source), 0.0
+    train_slow(tiny_world_model_config(proprio_dim=4, state_predictor_hidden=8), config, progress=False)
+
+    expected = VideoWorldModel.from_pretrained(source / "world_model")
+    started = VideoWorldModel.from_pretrained(tmp_path / "finetune" / "world_model")
+    assert int(started.state_predictor.fitted_steps) > 0, "a predictor of the longer state, fitted anew"
+    history = torch.randn(3, 2, 4)
+    null = torch.zeros(3, dtype=torch.bool)
+    torch.testing.assert_close(started.proprio_encoder(history, null), expected.proprio_encoder(history[..., :2], null))
+    for name, tensor in expected.state_dict().items():
+        if not name.startswith(("proprio_encoder.", "state_predictor.")):
+            torch.testing.assert_close(started.state_dict()[name], tensor, msg=name)
 
 
 def test_a_started_run_can_adapt_the_source_codec_to_its_frames(dataset, tmp_path):

@@ -95,3 +95,21 @@ def test_a_model_without_proprioception_refuses_it():
     model = VideoWorldModel(tiny_world_model_config()).eval()
     with pytest.raises(ValueError, match="proprio_dim=0"):
         model.imagine_latents(latents(model, 1, 2), torch.zeros(1, model.config.steps_per_chunk, 2), proprio=torch.zeros(1, 2, 3))
+
+
+def test_an_encoder_extended_from_a_shorter_state_gives_its_outputs_until_trained():
+    from sfplan.world_model.proprio_encoder import ProprioEncoder
+
+    torch.manual_seed(0)
+    short, extended = ProprioEncoder(2, 16), ProprioEncoder(5, 16)
+    torch.nn.init.normal_(short.mlp[2].weight)
+    extended.extend_from(short)
+    history = torch.randn(4, 2, 5)
+    null = torch.tensor([False, False, True, False])
+    for expected, got in zip(short(history[..., :2], null), extended(history, null)):
+        torch.testing.assert_close(got, expected)
+    changed = history.clone()
+    changed[..., 2:] = torch.randn(4, 2, 3)  # what the extra dims say is ignored at first
+    torch.testing.assert_close(extended(changed, null)[1], extended(history, null)[1])
+    with pytest.raises(ValueError, match="can only extend a 2-dim state encoder from a shorter one, got 5 dims"):
+        short.extend_from(extended)
