@@ -2,7 +2,7 @@
 it, for richer and poorer states; writes results/<name>.{json,md}.
 
     python experiments/collect.py env=robosuite-lift episodes=300 workers=2 policy.kwargs.noise=0.2 \
-        policy.kwargs.explore_prob=0.1 +env.kwargs.proprio=full output=data/robosuite-lift-full.h5
+        policy.kwargs.explore_prob=0.1 env.kwargs.proprio=full output=data/robosuite-lift-full.h5
     python experiments/state_predictability.py --dataset data/robosuite-lift-full.h5
 
 The world model's remaining next-chunk error is a blurred arm (docs/world_model.md, sessions 17-20):
