@@ -30,7 +30,6 @@ PROPRIO_KEYS = {
     "full": ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos", "robot0_joint_pos_cos",
              "robot0_joint_pos_sin", "robot0_joint_vel", "robot0_gripper_qvel"),
 }
-PROPRIO_SIZES = {"eef": 9, "full": 32}
 
 
 def _import_robosuite() -> Any:
@@ -109,7 +108,7 @@ class RobosuitePixelEnv(gym.Env):
             ignore_done=True,
             seed=0,  # object sizes are drawn once at construction: the same in every process
         )
-        self._suite_env.reset()
+        proprio_size = sum(np.size(value) for key, value in self._suite_env.reset().items() if key in self._proprio_keys)
         self._camera_id = self._setup_camera(camera)
         self._renderer = FastRenderer(
             self._suite_env.sim.model._model, image_size, image_size, hidden_geom_groups=(_COLLISION_GEOM_GROUP,)
@@ -117,7 +116,7 @@ class RobosuitePixelEnv(gym.Env):
         self.observation_space = gym.spaces.Dict(
             {
                 "image": gym.spaces.Box(0, 255, (image_size, image_size, 3), np.uint8),
-                "proprio": gym.spaces.Box(-np.inf, np.inf, (PROPRIO_SIZES[proprio],), np.float32),
+                "proprio": gym.spaces.Box(-np.inf, np.inf, (proprio_size,), np.float32),
             }
         )
         low, high = self._suite_env.action_spec
