@@ -22,7 +22,7 @@ _WORKSPACE_FOVY = 42.0
 _COLLISION_GEOM_GROUP = 0
 _HIDDEN_GEOM_GROUP = 3  # MuJoCo's default scene options render groups 0-2 only
 _MOUNT_GEOM = "fixed_mount0_pedestal_vis"
-PROPRIO_KEYS = {
+_PROPRIO_KEYS = {
     # the end effector's pose and the fingers: what the shipped models read
     "eef": ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"),
     # the same first, then the arm's configuration and every velocity: a state from which the
@@ -84,8 +84,8 @@ class RobosuitePixelEnv(gym.Env):
             raise ValueError(f"unknown robosuite task {task!r}; known: {', '.join(TASKS)}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be 'rgb_array' or None, got {render_mode!r}")
-        if proprio not in PROPRIO_KEYS:
-            raise ValueError(f"unknown proprio {proprio!r}; known: {', '.join(PROPRIO_KEYS)}")
+        if proprio not in _PROPRIO_KEYS:
+            raise ValueError(f"unknown proprio {proprio!r}; known: {', '.join(_PROPRIO_KEYS)}")
         if image_size < 8:
             raise ValueError(f"image_size must be at least 8 pixels, got {image_size}")
         robosuite = _import_robosuite()
@@ -94,7 +94,7 @@ class RobosuitePixelEnv(gym.Env):
         self.camera = camera
         self.terminate_on_success = terminate_on_success
         self.render_mode = render_mode
-        self._proprio_keys = PROPRIO_KEYS[proprio]
+        self._proprio_keys = _PROPRIO_KEYS[proprio]
         self._suite_env = robosuite.make(
             task,
             robots="Panda",

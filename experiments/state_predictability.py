@@ -29,7 +29,7 @@ from sfplan.eval.report import argument_settings
 from sfplan.training.slow import split_episodes
 from sfplan.world_model.state_predictor import StatePredictor
 
-# Prefixes of the "full" proprioception of RobosuitePixelEnv (envs/robosuite_env.py PROPRIO_KEYS).
+# Prefixes of the "full" proprioception of RobosuitePixelEnv (envs/robosuite_env.py, _PROPRIO_KEYS).
 STATE_PREFIXES = {
     "eef": ("end-effector pose and fingers (what the world model reads)", 9),
     "joints": ("+ joint angles (cos, sin)", 23),
