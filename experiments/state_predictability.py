@@ -91,12 +91,12 @@ def main() -> None:
               "held-out error, one-step predictor rolled (cm)"]
     rows: list[list] = [["none: the gripper stays where it is", 0, float(motion.mean()), "", 1.0, ""]]
     results: dict[str, dict[str, float]] = {}
+    action_dim = episodes[0].actions.shape[1]
     for state in args.states:
         description, dims = STATE_PREFIXES[state]
         held_errors, train_errors, rolled_errors = [], [], []
         for seed in args.seeds:
             torch.manual_seed(seed)
-            action_dim = episodes[0].actions.shape[1]
             predictor = StatePredictor(dims, action_dim, args.target_frames * args.frame_skip, args.hidden)
             before, actions, after = train_set
             predictor.fit(before[..., :dims], actions, after[..., :dims], steps=args.steps, seed=seed)

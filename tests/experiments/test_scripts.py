@@ -178,9 +178,12 @@ def test_state_probe_state_predictor_and_imagined_decoder_scripts_on_a_tiny_run(
 
 
 def test_state_predictability_finds_the_motion_told_by_the_velocities_only_the_full_state_has(tmp_path):
+    import dataclasses
+
     import numpy as np
 
-    from sfplan.data import Episode, EpisodeWriter
+    from helpers import make_episode
+    from sfplan.data import EpisodeWriter
 
     dataset = tmp_path / "full.h5"
     rng = np.random.default_rng(0)
@@ -189,9 +192,8 @@ def test_state_predictability_finds_the_motion_told_by_the_velocities_only_the_f
             proprio = np.zeros((41, 32), dtype=np.float32)
             proprio[:, 23:26] = rng.normal(0, 1, (41, 3))  # "joint velocities": the gripper's next step
             proprio[1:, :3] = np.cumsum(proprio[:-1, 23:26], axis=0)
-            writer.add(Episode(frames=np.zeros((41, 8, 8, 3), np.uint8), proprio=proprio,
-                               actions=rng.uniform(-1, 1, (40, 7)).astype(np.float32), rewards=np.zeros(40, np.float32),
-                               successes=np.zeros(40, bool), stages=np.zeros(40, np.int64), seed=seed))
+            actions = rng.uniform(-1, 1, (40, 7)).astype(np.float32)
+            writer.add(dataclasses.replace(make_episode(40, image_size=8, action_dim=7, seed=seed), proprio=proprio, actions=actions))
     result = run("state_predictability.py", "--dataset", str(dataset), "--holdout", "3", "--target-frames", "1",
                  "--frame-skip", "1", "--steps", "400", "--seeds", "0", "--threads", "1", "--out", str(tmp_path), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -201,9 +203,8 @@ def test_state_predictability_finds_the_motion_told_by_the_velocities_only_the_f
 
     short = tmp_path / "eef.h5"
     with EpisodeWriter(short, "robosuite-lift", "workspace", 8, {"image_size": 8}) as writer:
-        writer.add(Episode(frames=np.zeros((11, 8, 8, 3), np.uint8), proprio=np.zeros((11, 9), np.float32),
-                           actions=np.zeros((10, 7), np.float32), rewards=np.zeros(10, np.float32),
-                           successes=np.zeros(10, bool), stages=np.zeros(10, np.int64), seed=0))
+        episode = make_episode(10, image_size=8, action_dim=7)
+        writer.add(dataclasses.replace(episode, proprio=np.zeros((11, 9), np.float32)))
     result = run("state_predictability.py", "--dataset", str(short), cwd=tmp_path)
     assert result.returncode != 0 and "env.kwargs.proprio=full" in result.stderr
 
