@@ -5,8 +5,8 @@
 """
 
 from . import rendering  # noqa: F401  (sets MUJOCO_GL before anything imports mujoco)
-from .registry import ENV_SPECS, EnvSpec, env_names, env_spec, make, register_with_gymnasium
+from .registry import ENV_SPECS, EnvSpec, camera_projection, env_names, env_spec, make, register_with_gymnasium
 
 register_with_gymnasium()
 
-__all__ = ["ENV_SPECS", "EnvSpec", "env_names", "env_spec", "make"]
+__all__ = ["ENV_SPECS", "EnvSpec", "camera_projection", "env_names", "env_spec", "make"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.envs.registration import load_env_creator
 from gymnasium.wrappers import TimeLimit
 
@@ -72,6 +73,19 @@ def make(name: str, max_episode_steps: int | None = None, **overrides: Any) -> g
         raise ValueError(f"env {name!r} has {error}") from None
     env = load_env_creator(spec.entry_point)(**spec.fixed, **options)
     return TimeLimit(env, max_episode_steps=max_episode_steps or spec.max_episode_steps)
+
+
+def camera_projection(name: str, **overrides: Any) -> np.ndarray:
+    """The (3, 4) world-to-pixel matrix of the camera of env `name` built with `overrides` (see
+    `make`); ValueError for an env without a calibrated camera."""
+    env = make(name, **overrides)
+    try:
+        projection = getattr(env.unwrapped, "camera_projection", None)
+        if projection is None:
+            raise ValueError(f"env {name!r} has no camera projection: a gripper map needs a robosuite env")
+        return projection()
+    finally:
+        env.close()
 
 
 def register_with_gymnasium() -> None:

@@ -141,6 +141,15 @@ class RobosuitePixelEnv(gym.Env):
             raise ValueError(f"unknown camera {camera!r}; known: {WORKSPACE_CAMERA}, {', '.join(known)}")
         return model.camera_name2id(camera)
 
+    def camera_projection(self) -> np.ndarray:
+        """The camera's (3, 4) world-to-pixel matrix for the observed (right side up) image:
+        a homogeneous world point maps to (column, row, 1) times its depth."""
+        from robosuite.utils.camera_utils import get_camera_transform_matrix
+
+        sim = self._suite_env.sim
+        camera_name = sim.model.camera_id2name(self._camera_id)
+        return get_camera_transform_matrix(sim, camera_name, self.image_size, self.image_size)[:3]
+
     def _observation(self, suite_obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._last_suite_obs = suite_obs
         self._last_image = self._renderer.render(self._suite_env.sim.data._data, self._camera_id)

@@ -23,12 +23,13 @@ from tqdm import tqdm
 from ..checkpoint import CheckpointError, load_weights, read_config, replace_directory, save_pretrained
 from ..data import ChunkDataset, ChunkSpec, Episode, load_episodes, read_info, state_transitions
 from ..eval.video_metrics import psnr
-from ..world_model import FrameAutoencoder, RewardModel, RewardModelConfig, VideoWorldModel, WorldModelConfig
+from ..world_model import FrameAutoencoder, GripperMap, RewardModel, RewardModelConfig, VideoWorldModel, WorldModelConfig
 from .config import TrainConfig
 
 STATE_DIR = "training_state"
 STATE_FILE = "sfplan_state.pt"  # step, EMA weights and wall time, beside accelerate's state in STATE_DIR
 AUTOENCODER_STATE = "training_steps.json"
+UNET_INPUT_CONV = "unet.conv_in.weight"
 # World-model config fields that only change how the weights are trained or sampled, not their shapes.
 TRAINING_ONLY_FIELDS = frozenset(
     {"action_dropout", "proprio_dropout", "objective", "sigma_min", "sigma_max", "train_sigma_mean", "train_sigma_std", "denoise_steps",
@@ -47,16 +48,19 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
     state is its first dims (`ProprioEncoder.extend_from`: the extra dims start silent; its state
     predictor, of other shapes, starts unfitted). A model with `state_predictor_hidden`
     may start from one without a state predictor: its own stays unfitted (see `fit_state_predictor`);
-    one with `imagined_decoder` from one without (the run tunes it at its end).
+    one with `imagined_decoder` from one without (the run tunes it at its end); one with `gripper_map`
+    from one without: the map's input channels start at zero weights, so until training it predicts
+    what the source does (the trainer gives the map its camera).
     """
     directory = Path(directory)
     source = VideoWorldModel.from_pretrained(directory / "world_model")
     ours, theirs = model.config.to_dict(), source.config.to_dict()
-    adding = {field for field in ("proprio_dim", "state_predictor_hidden", "imagined_decoder") if not theirs[field] and ours[field]}
+    adding = {field for field in ("proprio_dim", "state_predictor_hidden", "imagined_decoder", "gripper_map")
+              if not theirs[field] and ours[field]}
     extending_state = 0 < theirs["proprio_dim"] < ours["proprio_dim"]
     if extending_state:
         adding |= {"proprio_dim"} | ({"state_predictor_hidden"} if ours["state_predictor_hidden"] else set())
-    may_differ = TRAINING_ONLY_FIELDS | {"codec"} | adding
+    may_differ = TRAINING_ONLY_FIELDS | {"codec"} | adding | ({"gripper_map_sigma"} if "gripper_map" in adding else set())
     differing = [key for key in ours if key not in may_differ and ours[key] != theirs[key]]
     differing += [
         f"codec.{key}" for key in ours["codec"]
@@ -72,10 +76,14 @@ def initialise_from(model: VideoWorldModel, reward_model: RewardModel, directory
     elif "proprio_dim" in adding:
         model.proprio_encoder.start_silent()
     new_modules = tuple({"proprio_dim": "proprio_encoder.", "state_predictor_hidden": "state_predictor.",
-                         "imagined_decoder": "imagined_decoder."}[field] for field in adding)
+                         "imagined_decoder": "imagined_decoder.", "gripper_map": "gripper_map."}[field] for field in adding)
     kept = {name: tensor for name, tensor in model.state_dict().items() if name.startswith(new_modules)}
-    model.load_state_dict({**{name: tensor for name, tensor in source.state_dict().items() if not name.startswith(new_modules)},
-                           **kept})
+    weights = {name: tensor for name, tensor in source.state_dict().items() if not name.startswith(new_modules)}
+    if "gripper_map" in adding:  # its input channels come last and start silent
+        first_conv = weights[UNET_INPUT_CONV]
+        weights[UNET_INPUT_CONV] = torch.cat([first_conv, first_conv.new_zeros(first_conv.shape[0], GripperMap.channels,
+                                                                               *first_conv.shape[2:])], dim=1)
+    model.load_state_dict({**weights, **kept})
     model.codec.set_latent_statistics(source.codec.latent_mean.flatten(), source.codec.latent_std.flatten())
     if (directory / "reward_model").is_dir():
         load_weights(reward_model, directory / "reward_model")
@@ -249,6 +257,17 @@ class SlowTrainer:
             self._log_row({"stage": "state_predictor", "step": steps, "loss": loss})
         predictor.requires_grad_(False)
 
+    def prepare_gripper_map(self) -> None:
+        """Give the world model's gripper map, when it has one without a camera yet, the projection
+        of the camera the dataset was recorded with (its env built with the recorded options)."""
+        gripper_map = self.model.gripper_map
+        if gripper_map is None or gripper_map.has_camera:
+            return
+        from sfplan.envs import camera_projection
+
+        info = read_info(self.train_config.dataset)
+        gripper_map.set_camera(camera_projection(info.env_name, **info.env_kwargs))
+
     def prepare_imagined_decoder(self) -> None:
         """Freeze the world model's imagined-frame decoder, when it has one, while the world model
         trains: the run tunes it at its end (`tune_imagined_decoder_at_end`)."""
@@ -276,6 +295,7 @@ class SlowTrainer:
         if config.steps == 0:  # autoencoder only
             return {}
         self.prepare_state_predictor(resuming)
+        self.prepare_gripper_map()
         self.prepare_imagined_decoder()
         codec = self.model.codec
         train_latents = [encode_frames(codec, e.frames) for e in self.train_episodes]

@@ -2,12 +2,13 @@
 
 from .codec import FrameAutoencoder, FrameDecoder
 from .config import CodecConfig, WorldModelConfig
+from .gripper_map import GripperMap
 from .model import VideoWorldModel
 from .reward import RewardModel, RewardModelConfig
 from .state_predictor import StatePredictor
 from .value import ValueModel, ValueModelConfig, value_targets
 
 __all__ = [
-    "CodecConfig", "FrameAutoencoder", "FrameDecoder", "RewardModel", "RewardModelConfig", "StatePredictor", "ValueModel",
+    "CodecConfig", "FrameAutoencoder", "GripperMap", "FrameDecoder", "RewardModel", "RewardModelConfig", "StatePredictor", "ValueModel",
     "ValueModelConfig", "VideoWorldModel", "WorldModelConfig", "value_targets",
 ]

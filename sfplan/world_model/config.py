@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..config_io import config_from_dict
+from .gripper_map import MIN_STATE_DIM
 
 
 def check_initial_noise(value: float) -> None:
@@ -86,6 +87,13 @@ class WorldModelConfig:
                       confidently wrong state costs more than an unknown one: over 128-frame lift
                       rollouts, three predictors each gained 0.01-0.18 dB with 4, while with 12 or no
                       limit they ranged from -0.2 to +0.4 dB (session 19). 0: no limit.
+    gripper_map:      draw where the gripper will be in each target frame into the UNet's input
+                      (`GripperMap`): the end effector's state at each target frame, interpolated
+                      between the observed state and the `StatePredictor`'s state at the chunk's end,
+                      projected through the recording camera into the latent grid as a blob with
+                      the move since the last context frame (docs/world_model.md, session 22).
+                      Needs a robosuite state (`proprio_dim` >= 9) and `state_predictor_hidden`.
+    gripper_map_sigma: width of the gripper's blob in latent pixels.
     imagined_decoder: keep a second frame decoder (`FrameDecoder`) for the latents the model imagines,
                       tuned on them against the real frames (experiments/tune_imagined_decoder.py);
                       `imagine` and the evaluations decode imagined latents with it, while `codec.decode`
@@ -128,6 +136,8 @@ class WorldModelConfig:
     proprio_dropout: float = 0.2
     state_predictor_hidden: int = 0
     state_predictor_horizon: int = 4
+    gripper_map: bool = False
+    gripper_map_sigma: float = 1.5
     imagined_decoder: bool = False
     objective: str = "diffusion"
     predict_change: bool = False
@@ -155,6 +165,11 @@ class WorldModelConfig:
         if self.state_predictor_hidden < 0 or (self.state_predictor_hidden and not self.proprio_dim):
             raise ValueError(f"state_predictor_hidden must be >= 0, and > 0 only with proprio_dim (the state it predicts), "
                              f"got {self.state_predictor_hidden} with proprio_dim={self.proprio_dim}")
+        if self.gripper_map and (self.proprio_dim < MIN_STATE_DIM or not self.state_predictor_hidden):
+            raise ValueError(f"gripper_map needs a robosuite robot state (proprio_dim >= {MIN_STATE_DIM}) and a state "
+                             f"predictor (state_predictor_hidden > 0), got {self.proprio_dim} and {self.state_predictor_hidden}")
+        if self.gripper_map_sigma <= 0:
+            raise ValueError(f"gripper_map_sigma must be > 0, got {self.gripper_map_sigma}")
         if not 0.0 <= self.mean_start_fraction <= 1.0:
             raise ValueError(f"mean_start_fraction must be in [0, 1], got {self.mean_start_fraction}")
         if self.denoise_steps < 1:

@@ -17,6 +17,7 @@ from .action_encoder import ActionEncoder
 from .codec import FrameAutoencoder, FrameDecoder
 from .config import WorldModelConfig, check_initial_noise
 from .frames import frames_to_unit_float
+from .gripper_map import GripperMap, hermite_states
 from .proprio_encoder import ProprioEncoder
 from .state_predictor import StatePredictor
 from .temporal_conv import use_fast_temporal_convs
@@ -50,6 +51,8 @@ class VideoWorldModel(nn.Module):
       - optionally (`proprio_dim`), the robot state at the last context frame and its one-step
         change, as an extra token and an embedding added to the action summary (`ProprioEncoder`),
         and (`state_predictor_hidden`) an MLP that predicts it after each imagined chunk (`StatePredictor`).
+      - optionally (`gripper_map`), where the gripper will be in each target frame, from the state
+        predictor and the camera's geometry, as input channels (`GripperMap`).
       - optionally (`imagined_decoder`), a second frame decoder tuned on the latents it imagines.
     """
 
@@ -67,7 +70,10 @@ class VideoWorldModel(nn.Module):
             if config.state_predictor_hidden else None
         )
         self.imagined_decoder = FrameDecoder(self.codec) if config.imagined_decoder else None
-        in_channels = 2 * latent_channels + 1 + self.action_encoder.channels
+        self.gripper_map = (
+            GripperMap(config.codec.image_size, config.codec.latent_size, config.gripper_map_sigma) if config.gripper_map else None
+        )
+        in_channels = 2 * latent_channels + 1 + self.action_encoder.channels + (GripperMap.channels if config.gripper_map else 0)
         if config.block_channels[0] < in_channels:
             raise ValueError(f"block_channels[0]={config.block_channels[0]} is narrower than the {in_channels} input channels")
         self.unet = UNet3DConditionModel(
@@ -183,10 +189,46 @@ class VideoWorldModel(nn.Module):
             anchor = torch.zeros_like(frames)
         is_context = torch.zeros(batch, num_frames, 1, height, width)
         is_context[:, :num_context] = 1.0
-        sample = torch.cat([frames, anchor, is_context, action_maps], dim=2).transpose(1, 2)
+        inputs = [frames, anchor, is_context, action_maps]
+        if self.gripper_map is not None:
+            inputs.append(self._gripper_maps(batch, proprio, actions, null_proprio, null_action, num_context, num_target))
+        sample = torch.cat(inputs, dim=2).transpose(1, 2)
         noise_level = self.scheduler.precondition_noise(sigma).reshape(batch)
         output = self.unet(sample, noise_level, encoder_hidden_states=tokens, timestep_cond=summary).sample
         return output.transpose(1, 2)[:, num_context:]
+
+    @torch.no_grad()
+    def _gripper_maps(
+        self, batch: int, proprio: torch.Tensor | None, actions: torch.Tensor | None, null_proprio: torch.Tensor | None,
+        null_action: torch.Tensor | None, num_context: int, num_target: int,
+    ) -> torch.Tensor:
+        """(B, T_p + T_g, 4, h, w) `GripperMap` channels: the last context frame's, then each target
+        frame's from `future_states`; zero for frames or samples whose state or actions are unknown."""
+        size = self.config.codec.latent_size
+        maps = torch.zeros(batch, num_context + num_target, GripperMap.channels, size, size)
+        if proprio is None or actions is None:
+            return maps
+        proprio = proprio.float()
+        if num_context:
+            maps[:, num_context - 1] = self.gripper_map.current(proprio[:, 1])
+        maps[:, num_context:] = self.gripper_map(proprio[:, 1], self.future_states(proprio, actions))
+        known = torch.ones(batch, dtype=torch.bool)
+        for null in (null_proprio, null_action):
+            if null is not None:
+                known &= ~null
+        return maps * known.view(batch, 1, 1, 1, 1)
+
+    def future_states(self, proprio: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The robot state at each target frame of a chunk, (B, f_g, P): from the state history
+        `proprio` (B, 2, P) and the chunk's `actions` (B, f_g, k, A), cubic Hermite interpolation
+        between now and the `state_predictor`'s state at the chunk's end (positions and fingers;
+        the other dims are interpolated too but mean little)."""
+        if self.state_predictor is None:
+            raise ValueError("this world model has no state predictor (world_model.state_predictor_hidden=0)")
+        config = self.config
+        end = self.state_predictor(proprio, actions)
+        at_steps = config.frame_skip * torch.arange(1, config.target_frames + 1)
+        return hermite_states(proprio.float(), end, config.steps_per_chunk, at_steps)
 
     def denoising_loss(
         self,

@@ -123,3 +123,25 @@ def test_full_proprio_extends_the_end_effector_state():
 def test_unknown_proprio_lists_choices():
     with pytest.raises(ValueError, match="unknown proprio 'joints'; known: eef, full"):
         envs.make("robosuite-lift", image_size=16, proprio="joints")
+
+
+def test_the_camera_projection_follows_the_gripper_in_the_image():
+    env = envs.make("robosuite-lift", image_size=32)
+    observation, _ = env.reset(seed=0)
+    projection = envs.camera_projection("robosuite-lift", image_size=32)
+
+    def gripper_pixel(proprio):
+        column, row, depth = projection @ np.append(proprio[:3], 1.0)
+        return column / depth, row / depth
+
+    start = gripper_pixel(observation["proprio"])
+    down = np.zeros(7, dtype=np.float32)
+    down[2] = -1.0
+    for _ in range(10):
+        observation, *_ = env.step(down)
+    env.close()
+    end = gripper_pixel(observation["proprio"])
+    assert all(0 <= value < 32 for value in (*start, *end))
+    assert end[1] > start[1] + 1, "lowering the arm moves it down the (right side up) image"
+    with pytest.raises(ValueError, match="no camera projection"):
+        envs.camera_projection("pointmass-push", image_size=16)

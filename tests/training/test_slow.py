@@ -10,7 +10,7 @@ from sfplan.checkpoint import CheckpointError
 from sfplan.data import DatasetError, EpisodeWriter
 from sfplan.training import TrainConfig, train_slow
 from sfplan.training.slow import STATE_DIR, SlowTrainer, saved_step
-from sfplan.world_model import RewardModel, VideoWorldModel
+from sfplan.world_model import GripperMap, RewardModel, VideoWorldModel
 
 
 @pytest.fixture
@@ -243,3 +243,30 @@ def test_a_run_with_an_imagined_decoder_tunes_it_at_its_end_and_again_after_more
 def test_imagined_decoder_settings_are_checked(dataset, tmp_path):
     with pytest.raises(ValueError, match="imagined_decoder_steps and imagined_decoder_stride must be at least 1"):
         TrainConfig(dataset=str(dataset), output=str(tmp_path), imagined_decoder_stride=0)
+
+
+def test_a_model_that_reads_the_state_can_be_fine_tuned_into_one_with_a_gripper_map(tmp_path):
+    robosuite_data = tmp_path / "lift.h5"  # recorded as robosuite-lift (16 px): the trainer reads its camera
+    with EpisodeWriter(robosuite_data, "robosuite-lift", "workspace", 16, {"image_size": 16}) as writer:
+        for seed in range(3):
+            episode = make_episode(12, image_size=16, action_dim=2, seed=seed)
+            writer.add(dataclasses.replace(episode, proprio=np.tile(episode.proprio[:, :1], (1, 9)) * 0.01))
+    source = tmp_path / "source"
+    with_state = dict(proprio_dim=9, state_predictor_hidden=8)
+    train_slow(tiny_world_model_config(**with_state), dataclasses.replace(train_config(robosuite_data, source, steps=2),
+                                                                         env_name="robosuite-lift"), progress=False)
+    config = dataclasses.replace(train_config(robosuite_data, tmp_path / "finetune", steps=1), env_name="robosuite-lift",
+                                 init_from=str(source), lr=0.0)
+    train_slow(tiny_world_model_config(**with_state, gripper_map=True), config, progress=False)
+
+    from sfplan.envs import camera_projection
+
+    expected = VideoWorldModel.from_pretrained(source / "world_model")
+    started = VideoWorldModel.from_pretrained(tmp_path / "finetune" / "world_model")
+    torch.testing.assert_close(started.gripper_map.projection,
+                               torch.from_numpy(camera_projection("robosuite-lift", image_size=16)).float())
+    weights = started.state_dict()
+    assert not weights["unet.conv_in.weight"][:, -GripperMap.channels:].any(), "the map's channels start silent"
+    for name, tensor in expected.state_dict().items():
+        torch.testing.assert_close(weights[name][:, : tensor.shape[1]] if name == "unet.conv_in.weight" else weights[name],
+                                   tensor, msg=name)
