@@ -48,6 +48,11 @@ class FastMemoryConfig:
                      context, the new chunk noised, with the actions that led to it: the world
                      model's own prediction task, on this episode's experience).
     sigma_mean/std:  log-normal noise levels of the update (EDM's P_mean, P_std).
+    update_every:    write only every N-th observed window (the first, then every N-th after it)
+                     and skip the rest. One update (a backward pass) costs about three chunks
+                     imagined for one candidate, so writing every window triples Algorithm 1a's
+                     time at batch 1; N trades how much the memory learns for time
+                     (docs/fast_memory.md, session 22).
     """
 
     layers: str = "temporal_attention"
@@ -58,8 +63,12 @@ class FastMemoryConfig:
     window: str = "whole"
     sigma_mean: float = -0.4
     sigma_std: float = 1.2
+    update_every: int = 1
 
     def __post_init__(self) -> None:
+        if self.update_every < 1 or self.steps_per_chunk < 1:
+            raise ValueError(f"update_every and steps_per_chunk must be at least 1, got {self.update_every}, "
+                             f"{self.steps_per_chunk}")
         if self.layers not in TARGETS:
             raise ValueError(f"unknown fast memory layers {self.layers!r}; known: {', '.join(TARGETS)}")
         if self.window not in WINDOW_MODES:
@@ -149,8 +158,9 @@ class FastMemory:
         return self.merged() if candidates > 1 else nullcontext()
 
     # -------------------------------------------------------------- writing
-    def observe(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None) -> float:
-        """Write one local window into the adapter; returns the mean loss of the update steps.
+    def observe(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None) -> float | None:
+        """Write one local window into the adapter; returns the mean loss of the update steps, or
+        None for a window that `update_every` skips.
 
         previous, new: (B, T, C, h, w) latents of the previous and the newest chunk, observed or
         imagined alike. "whole" noises previous ++ new and denoises all of it with the null
@@ -164,12 +174,15 @@ class FastMemory:
             raise RuntimeError("observe() inside merged(): leave the merged block before writing into the memory")
         if self.config.window == "transition" and actions is None:
             raise ValueError("window='transition' learns from the actions that led into the new chunk: pass observe(..., actions=...)")
+        skipped = self.chunks_observed % self.config.update_every != 0
+        self.chunks_observed += 1
+        if skipped:
+            return None
         was_training = self.model.training
         self.model.train()
         with torch.enable_grad(), self._only_adapter_learns():  # imagination runs under no_grad
             losses = [self._update_step(previous, new, actions) for _ in range(self.config.steps_per_chunk)]
         self.model.train(was_training)
-        self.chunks_observed += 1
         return sum(losses) / len(losses)
 
     @contextmanager

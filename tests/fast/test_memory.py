@@ -136,6 +136,22 @@ def test_imagine_with_memory_updates_it_after_every_chunk():
     assert memory.chunks_observed == 3
 
 
+def test_update_every_writes_the_first_window_and_every_nth_after_it():
+    model, memory = model_and_memory(update_every=3)
+    written = []
+    for seed in range(7):
+        before = [p.detach().clone() for p in memory.parameters]
+        loss = memory.observe(*window(seed))
+        changed = any(not torch.equal(p, old) for p, old in zip(memory.parameters, before))
+        assert changed == (loss is not None)
+        written.append(changed)
+    assert written == [True, False, False, True, False, False, True] and memory.chunks_observed == 7
+    memory.reset()
+    assert memory.observe(*window(0)) is not None, "a new episode starts with a write"
+    with pytest.raises(ValueError, match="update_every"):
+        FastMemoryConfig(update_every=0)
+
+
 def test_transition_window_needs_the_actions_that_led_to_the_new_chunk():
     _, memory = model_and_memory(window="transition")
     with pytest.raises(ValueError, match=r"window='transition' learns from the actions .* pass observe\(..., actions=...\)"):
