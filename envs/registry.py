@@ -82,7 +82,7 @@ def camera_projection(name: str, **overrides: Any) -> np.ndarray:
     try:
         projection = getattr(env.unwrapped, "camera_projection", None)
         if projection is None:
-            raise ValueError(f"env {name!r} has no camera projection: a gripper map needs a robosuite env")
+            raise ValueError(f"env {name!r} has no camera projection (the robosuite envs have one)")
         return projection()
     finally:
         env.close()

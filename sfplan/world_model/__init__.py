@@ -9,6 +9,6 @@ from .state_predictor import StatePredictor
 from .value import ValueModel, ValueModelConfig, value_targets
 
 __all__ = [
-    "CodecConfig", "FrameAutoencoder", "GripperMap", "FrameDecoder", "RewardModel", "RewardModelConfig", "StatePredictor", "ValueModel",
-    "ValueModelConfig", "VideoWorldModel", "WorldModelConfig", "value_targets",
+    "CodecConfig", "FrameAutoencoder", "FrameDecoder", "GripperMap", "RewardModel", "RewardModelConfig", "StatePredictor",
+    "ValueModel", "ValueModelConfig", "VideoWorldModel", "WorldModelConfig", "value_targets",
 ]
