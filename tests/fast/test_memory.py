@@ -137,7 +137,7 @@ def test_imagine_with_memory_updates_it_after_every_chunk():
 
 
 def test_update_every_writes_the_first_window_and_every_nth_after_it():
-    model, memory = model_and_memory(update_every=3)
+    _, memory = model_and_memory(update_every=3)
     written = []
     for seed in range(7):
         before = [p.detach().clone() for p in memory.parameters]
