@@ -36,13 +36,22 @@ class FastRenderer:
     buffer is sized to the camera, which roughly triples the frame rate at 64x64
     compared with MuJoCo's defaults. `hidden_geom_groups` skips geometry that is only
     for collisions (robosuite keeps collision meshes in group 0).
+
+    `supersample` k > 1 renders k x k samples per pixel and averages them, as a camera's pixel
+    integrates the light falling on it: edges come out anti-aliased instead of as a staircase
+    whose steps jump with every sub-pixel move (docs/world_model.md, session 23).
     """
 
-    def __init__(self, model: mujoco.MjModel, height: int, width: int, hidden_geom_groups: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, model: mujoco.MjModel, height: int, width: int, hidden_geom_groups: tuple[int, ...] = (), supersample: int = 1
+    ) -> None:
+        if supersample < 1:
+            raise ValueError(f"supersample must be at least 1 (samples per pixel side), got {supersample}")
+        self._supersample = supersample
         model.vis.quality.offsamples = 0
-        model.vis.global_.offwidth = width
-        model.vis.global_.offheight = height
-        self._renderer = mujoco.Renderer(model, height=height, width=width)
+        model.vis.global_.offwidth = width * supersample
+        model.vis.global_.offheight = height * supersample
+        self._renderer = mujoco.Renderer(model, height=height * supersample, width=width * supersample)
         flags = self._renderer.scene.flags
         for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION, mujoco.mjtRndFlag.mjRND_SKYBOX):
             flags[flag] = False
@@ -53,7 +62,13 @@ class FastRenderer:
     def render(self, data: mujoco.MjData, camera: int | str) -> np.ndarray:
         """Render `camera` into an (H, W, 3) uint8 array, right side up."""
         self._renderer.update_scene(data, camera=camera, scene_option=self._scene_option)
-        return self._renderer.render()
+        image = self._renderer.render()
+        k = self._supersample
+        if k == 1:
+            return image
+        height, width = image.shape[0] // k, image.shape[1] // k
+        samples = image.reshape(height, k, width, k, 3).astype(np.float32)
+        return np.round(samples.mean(axis=(1, 3))).astype(np.uint8)
 
     def close(self) -> None:
         """Free the GL context."""

@@ -66,6 +66,8 @@ class RobosuitePixelEnv(gym.Env):
     `_check_success()`; `info["stage"]` counts completed sub-goals for staged tasks.
     Episodes end with `terminated` on success only when `terminate_on_success`; the
     time limit is applied by gymnasium's `TimeLimit` wrapper in `sfplan.envs.make`.
+    `supersample` k > 1 renders each pixel as the mean of k x k samples (anti-aliased edges,
+    `FastRenderer`); 1 (the shipped models' data) samples each pixel once.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -79,6 +81,7 @@ class RobosuitePixelEnv(gym.Env):
         terminate_on_success: bool = False,
         render_mode: str | None = "rgb_array",
         proprio: str = "eef",
+        supersample: int = 1,
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"unknown robosuite task {task!r}; known: {', '.join(TASKS)}")
@@ -111,7 +114,8 @@ class RobosuitePixelEnv(gym.Env):
         proprio_size = sum(np.size(value) for key, value in self._suite_env.reset().items() if key in self._proprio_keys)
         self._camera_id = self._setup_camera(camera)
         self._renderer = FastRenderer(
-            self._suite_env.sim.model._model, image_size, image_size, hidden_geom_groups=(_COLLISION_GEOM_GROUP,)
+            self._suite_env.sim.model._model, image_size, image_size, hidden_geom_groups=(_COLLISION_GEOM_GROUP,),
+            supersample=supersample,
         )
         self.observation_space = gym.spaces.Dict(
             {

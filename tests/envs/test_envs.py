@@ -145,3 +145,23 @@ def test_the_camera_projection_follows_the_gripper_in_the_image():
     assert end[1] > start[1] + 1, "lowering the arm moves it down the (right side up) image"
     with pytest.raises(ValueError, match="no camera projection"):
         envs.camera_projection("pointmass-push", image_size=16)
+
+
+def test_supersampling_averages_a_finer_render_of_the_same_scene():
+    frames = {}
+    for image_size, supersample in ((16, 2), (32, 1)):
+        env = envs.make("robosuite-lift", image_size=image_size, supersample=supersample)
+        env.reset(seed=2)
+        observation, *_ = env.step(np.full(7, 0.3, dtype=np.float32))
+        env.close()
+        frames[supersample] = observation["image"]
+    assert frames[2].shape == (16, 16, 3) and frames[2].dtype == np.uint8
+    block_mean = frames[1].reshape(16, 2, 16, 2, 3).astype(np.float32).mean(axis=(1, 3))
+    np.testing.assert_allclose(frames[2].astype(np.float32), block_mean, atol=0.5 + 1e-4)
+    single_sample = frames[1][::2, ::2].astype(np.float32)
+    assert np.abs(single_sample - block_mean).mean() > 0.5, "the test scene has edges where sampling matters"
+
+
+def test_supersample_below_one_is_refused():
+    with pytest.raises(ValueError, match="supersample must be at least 1"):
+        envs.make("robosuite-lift", image_size=16, supersample=0)
