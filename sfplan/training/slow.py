@@ -270,9 +270,15 @@ class SlowTrainer:
 
     def prepare_imagined_decoder(self) -> None:
         """Freeze the world model's imagined-frame decoder, when it has one, while the world model
-        trains: the run tunes it at its end (`tune_imagined_decoder_at_end`)."""
-        if self.model.imagined_decoder is not None:
-            self.model.imagined_decoder.requires_grad_(False)
+        trains: the run tunes it at its end (`tune_imagined_decoder_at_end`). Until it is tuned it
+        renders as the codec's decoder does (a copy of it), so the held-out PSNR logged meanwhile
+        means the same as for a model without one."""
+        decoder = self.model.imagined_decoder
+        if decoder is None:
+            return
+        if int(decoder.tuned_steps) == 0:
+            decoder.copy_from(self.model.codec)
+        decoder.requires_grad_(False)
 
     def start_from(self, directory: str | Path) -> None:
         """Take the weights of `directory` (see `initialise_from`). Its codec becomes this run's

@@ -240,6 +240,17 @@ def test_a_run_with_an_imagined_decoder_tunes_it_at_its_end_and_again_after_more
     assert VideoWorldModel.from_pretrained(output / "world_model").imagined_decoder.tuned_steps.item() == 3, "from the codec again"
 
 
+def test_an_untuned_imagined_decoder_renders_as_the_trained_codec_while_the_run_trains(dataset, tmp_path):
+    output = tmp_path / "run"
+    output.mkdir()
+    trainer = SlowTrainer(tiny_world_model_config(imagined_decoder=True), train_config(dataset, output, steps=2), progress=False)
+    trainer.prepare_codec()  # a codec trained here: the decoder built with the model is a copy of the untrained one
+    trainer.prepare_imagined_decoder()
+    latents = torch.randn(2, 2, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(trainer.model.decode_imagined(latents), trainer.model.codec.decode(latents))
+
+
 def test_imagined_decoder_settings_are_checked(dataset, tmp_path):
     with pytest.raises(ValueError, match="imagined_decoder_steps and imagined_decoder_stride must be at least 1"):
         TrainConfig(dataset=str(dataset), output=str(tmp_path), imagined_decoder_stride=0)
