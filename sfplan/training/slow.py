@@ -494,7 +494,8 @@ class TrainedRun:
 
 
 def load_run(directory: str | Path, dataset: str | Path | None = None) -> TrainedRun:
-    """Load the world model of a training run and the episodes it held out.
+    """Load the world model of a training run, the episodes it held out and those it trained on
+    (with every episode of its `extra_datasets`).
 
     A folder without `train_config.json` (a shipped checkpoint, say) needs `dataset`, the file its
     world model was trained on: the last `TrainConfig.holdout_episodes` (5) episodes are held out.
@@ -513,6 +514,8 @@ def load_run(directory: str | Path, dataset: str | Path | None = None) -> Traine
     model = VideoWorldModel.from_pretrained(directory / "world_model")
     episodes = load_episodes(config.dataset, image_size=model.config.codec.image_size)
     trained_on, held_out = split_episodes(episodes, config.holdout_episodes)
+    for path in config.extra_datasets:
+        trained_on += load_episodes(path, image_size=model.config.codec.image_size)
     return TrainedRun(model, config, held_out, trained_on)
 
 

@@ -86,6 +86,20 @@ def test_a_checkpoint_loads_as_a_run_given_the_dataset_its_model_was_trained_on(
         load_run(trained[1], dataset)
 
 
+def test_a_run_trained_with_extra_datasets_loads_their_episodes_as_trained_on(trained, tmp_path):
+    extra = tmp_path / "extra.h5"
+    with EpisodeWriter(extra, "pointmass-push", "top", 16, {"image_size": 16}) as writer:
+        for seed in (10, 11):
+            writer.add(make_episode(12, image_size=16, action_dim=2, seed=seed))
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained[1], run_dir)
+    config = json.loads((run_dir / "train_config.json").read_text())
+    (run_dir / "train_config.json").write_text(json.dumps({**config, "extra_datasets": [str(extra)]}))
+    run = load_run(run_dir)
+    assert [episode.seed for episode in run.trained_on] == [0, 1, 10, 11]
+    assert [episode.seed for episode in run.held_out] == [2]
+
+
 def test_the_memory_shapes_the_base_weights_the_control_learns_without_it(trained, tmp_path):
     slowfast_loop(loop_config(trained, tmp_path / "loop", steps=2), progress=False)
     slowfast_loop(loop_config(trained, tmp_path / "control", steps=2, use_memory=False), progress=False)
