@@ -131,6 +131,16 @@ def split_episodes(episodes: Sequence[Episode], holdout: int) -> tuple[list[Epis
     return list(episodes[: len(episodes) - holdout]), list(episodes[len(episodes) - holdout :])
 
 
+def run_episodes(config: TrainConfig, image_size: int) -> tuple[list[Episode], list[Episode]]:
+    """The episodes a run with `config` trains on (its dataset's, less the held-out ones, then every
+    episode of its `extra_datasets`) and those it holds out (the last `holdout_episodes` of its dataset)."""
+    episodes = load_episodes(config.dataset, env_name=config.env_name, image_size=image_size)
+    trained_on, held_out = split_episodes(episodes, config.holdout_episodes)
+    for path in config.extra_datasets:
+        trained_on += load_episodes(path, env_name=config.env_name, image_size=image_size)
+    return trained_on, held_out
+
+
 def _unit_images(frames: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) float in [0, 1]."""
     return torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
@@ -195,18 +205,15 @@ class SlowTrainer:
         self.output = Path(train_config.output)
         torch.set_num_threads(train_config.threads)
         torch.manual_seed(train_config.seed)
-        episodes = load_episodes(train_config.dataset, env_name=train_config.env_name, image_size=train_config.image_size)
+        self.train_episodes, self.held_out_episodes = run_episodes(train_config, train_config.image_size)
         if model_config.codec.image_size != train_config.image_size:
             raise ValueError(f"world model codec image_size {model_config.codec.image_size} != dataset image_size {train_config.image_size}")
-        action_dim = episodes[0].actions.shape[1]
+        action_dim = self.train_episodes[0].actions.shape[1]
         if action_dim != model_config.action_dim:
             raise ValueError(f"dataset actions have {action_dim} dims but world_model.action_dim={model_config.action_dim}")
-        self.train_episodes, self.held_out_episodes = split_episodes(episodes, train_config.holdout_episodes)
-        for path in train_config.extra_datasets:
-            self.train_episodes += load_episodes(path, env_name=train_config.env_name, image_size=train_config.image_size)
         self.model = VideoWorldModel(model_config)
         if self.model.proprio_encoder is not None:
-            proprio_dim = episodes[0].proprio.shape[1]
+            proprio_dim = self.train_episodes[0].proprio.shape[1]
             if proprio_dim != model_config.proprio_dim:
                 raise ValueError(f"dataset proprioception has {proprio_dim} dims but world_model.proprio_dim="
                                  f"{model_config.proprio_dim} (0 for a model without it)")
@@ -512,10 +519,7 @@ def load_run(directory: str | Path, dataset: str | Path | None = None) -> Traine
     else:
         config = TrainConfig(dataset=str(dataset), output=str(directory), env_name=read_info(dataset).env_name)
     model = VideoWorldModel.from_pretrained(directory / "world_model")
-    episodes = load_episodes(config.dataset, image_size=model.config.codec.image_size)
-    trained_on, held_out = split_episodes(episodes, config.holdout_episodes)
-    for path in config.extra_datasets:
-        trained_on += load_episodes(path, image_size=model.config.codec.image_size)
+    trained_on, held_out = run_episodes(config, model.config.codec.image_size)
     return TrainedRun(model, config, held_out, trained_on)
 
 

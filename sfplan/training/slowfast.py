@@ -17,12 +17,12 @@ import torch
 from tqdm import tqdm
 
 from ..checkpoint import CheckpointError, load_weights, replace_directory
-from ..data import ChunkSpec, consecutive_chunks, load_episodes
+from ..data import ChunkSpec, consecutive_chunks
 from ..eval.fast_memory_eval import local_window, online_adaptation
 from ..fast import FastMemory, FastMemoryConfig
 from ..world_model import VideoWorldModel
 from .config import TrainConfig
-from .slow import append_log_row, encode_frames, split_episodes
+from .slow import append_log_row, encode_frames, run_episodes
 
 STATE_DIR = "training_state"
 STATE_FILE = "slowfast_state.pt"
@@ -94,15 +94,12 @@ class SlowFastLoop:
         if resuming:
             load_weights(self.model, self.output / "world_model")
         size = self.model.config.codec.image_size
-        episodes = load_episodes(train.dataset, env_name=train.env_name, image_size=size)
-        if episodes[0].actions.shape[1] != self.model.config.action_dim:
+        train_episodes, self.held_out = run_episodes(train, size)
+        if train_episodes[0].actions.shape[1] != self.model.config.action_dim:
             raise ValueError(
-                f"dataset actions have {episodes[0].actions.shape[1]} dims but the world model in {source} takes "
+                f"dataset actions have {train_episodes[0].actions.shape[1]} dims but the world model in {source} takes "
                 f"{self.model.config.action_dim}"
             )
-        train_episodes, self.held_out = split_episodes(episodes, train.holdout_episodes)
-        for path in train.extra_datasets:
-            train_episodes += load_episodes(path, env_name=train.env_name, image_size=size)
         spec = ChunkSpec(self.model.config.context_frames, self.model.config.target_frames, self.model.config.frame_skip)
         self.episodes = []
         for episode in train_episodes:
