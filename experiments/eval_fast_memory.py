@@ -31,6 +31,7 @@ from sfplan.eval.fast_memory_eval import (  # noqa: E402
     local_window,
     online_adaptation,
     out_and_back,
+    paired_gain_interval,
     revisit_rollout,
     single_frame,
     whole_history,
@@ -42,11 +43,45 @@ from sfplan.world_model import VideoWorldModel  # noqa: E402
 WINDOWS = {"local window (paper)": local_window, "whole history": whole_history, "single frame": single_frame}
 
 
+Curves = list[dict[str, list[float]]]
+
+
+def per_chunk(runs: Curves, key: str) -> np.ndarray:
+    """PSNR per chunk index, averaged over the episodes that reach that index."""
+    padded = np.full((len(runs), max(len(c[key]) for c in runs)), np.nan)
+    for row, curve in zip(padded, runs):
+        row[: len(curve[key])] = curve[key]
+    return np.nanmean(padded, axis=0)
+
+
+def late_means(runs: Curves, key: str) -> list[float]:
+    """Each episode's mean PSNR over the second half of its chunks (its late chunks)."""
+    return [float(np.mean(c[key][len(c[key]) // 2 :])) for c in runs]
+
+
+def late_mean(runs: Curves, key: str) -> float:
+    """Late-chunk PSNR: the mean over episodes of `late_means`."""
+    return float(np.mean(late_means(runs, key)))
+
+
+def late_gains(runs: Curves) -> list[float]:
+    """Memory minus base, late-chunk PSNR, per episode."""
+    return [memory - base for memory, base in zip(late_means(runs, "memory"), late_means(runs, "base"))]
+
+
+def gain_text(runs: Curves) -> str:
+    """The mean late-chunk gain and its 95% interval, for the table."""
+    low, high = paired_gain_interval(late_gains(runs))
+    return f"{np.mean(late_gains(runs)):+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_arguments(parser)
     parser.add_argument("--long-dataset", required=True, type=Path, help="held-out episodes for out-and-back rollouts")
     parser.add_argument("--episodes", type=int, default=3, help="held-out episodes for online adaptation")
+    parser.add_argument("--adaptation-dataset", type=Path,
+                        help="more episodes for online adaptation, added to the run's held-out ones (a dataset it never trained on)")
     parser.add_argument("--revisit-frames", type=int, default=256, help="frames per out-and-back rollout")
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -73,15 +108,15 @@ def main() -> None:
     memory_config = FastMemoryConfig(layers=args.layers, rank=args.rank, alpha=float(args.rank), lr=args.lr,
                                      steps_per_chunk=args.steps_per_chunk, window=args.window_mode)
     memory = FastMemory(model, memory_config)
-    held_out = run.held_out[: args.episodes]
+    held_out = run.held_out[: args.episodes] + ([] if args.adaptation_dataset is None else load_episodes(args.adaptation_dataset))
+    if len(held_out) < 2:
+        parser.error("online adaptation needs at least 2 episodes (--episodes, --adaptation-dataset) for the gain's interval")
 
     noise = args.initial_noise
     curves = {name: [online_adaptation(model, memory, episode, rule, initial_noise=noise) for episode in held_out]
               for name, rule in WINDOWS.items()}
     paper = curves["local window (paper)"]
-    base_curve = np.mean([c["base"] for c in paper], axis=0)
-    memory_curve = np.mean([c["memory"] for c in paper], axis=0)
-    late = slice(len(base_curve) // 2, None)
+    base_curve, memory_curve = per_chunk(paper, "base"), per_chunk(paper, "memory")
 
     long_episode = load_episodes(args.long_dataset)[0]
     _, _, first = episode_chunks(model, long_episode)
@@ -94,12 +129,13 @@ def main() -> None:
     with_memory = revisit_rollout(model, memory, first, actions, initial_noise=noise, proprio=first_state)
 
     results = {
-        "psnr_late_base": float(base_curve[late].mean()),
-        "psnr_late_memory": float(memory_curve[late].mean()),
-        "psnr_late_gain_per_episode": [float(np.mean(c["memory"][late]) - np.mean(c["base"][late])) for c in paper],
+        "psnr_late_base": late_mean(paper, "base"),
+        "psnr_late_memory": late_mean(paper, "memory"),
+        "psnr_late_gain_per_episode": late_gains(paper),
+        "psnr_late_gain_ci95": paired_gain_interval(late_gains(paper)),
         "psnr_per_chunk_base": base_curve.tolist(),
         "psnr_per_chunk_memory": memory_curve.tolist(),
-        "ablation_psnr_late_memory": {name: float(np.mean([c["memory"] for c in runs], axis=0)[late].mean()) for name, runs in curves.items()},
+        "ablation_psnr_late_memory": {name: late_mean(runs, "memory") for name, runs in curves.items()},
         "revisit_base": without["revisit"],
         "revisit_memory": with_memory["revisit"],
         "scene_cuts_base": without["scene_cuts"],
@@ -115,7 +151,7 @@ def main() -> None:
         "held_out_episodes": len(held_out),
         "env": run.train_config.env_name,
     }
-    sweep_rows = []
+    sweep_runs = []
     for setting in sweep:
         torch.manual_seed(0)
         fresh = VideoWorldModel.from_pretrained(args.run / "world_model")
@@ -123,28 +159,33 @@ def main() -> None:
         setting_memory = FastMemory(fresh, setting_config)
         runs = [online_adaptation(fresh, setting_memory, episode, local_window, initial_noise=noise) for episode in held_out]
         revisit = revisit_rollout(fresh, setting_memory, first, actions, initial_noise=noise, proprio=first_state)
-        row = {"setting": setting, "psnr_late_memory": float(np.mean([c["memory"] for c in runs], axis=0)[late].mean()),
+        row = {"setting": setting, "psnr_late_memory": late_mean(runs, "memory"),
+               "psnr_late_gain_per_episode": late_gains(runs), "psnr_late_gain_ci95": paired_gain_interval(late_gains(runs)),
                "revisit_memory": revisit["revisit"], "seconds_per_chunk_memory": revisit["seconds_per_chunk"]}
-        sweep_rows.append(row)
+        sweep_runs.append((setting, runs, row))
         print(json.dumps(row), flush=True)
-    results["sweep"] = sweep_rows
+    results["sweep"] = [row for _, _, row in sweep_runs]
     args.out.mkdir(parents=True, exist_ok=True)
     figure, axis = plt.subplots(figsize=(6, 3.5))
     axis.plot(base_curve, label="base")
     for name, runs in curves.items():
-        axis.plot(np.mean([c["memory"] for c in runs], axis=0), label=f"memory: {name}")
+        axis.plot(per_chunk(runs, "memory"), label=f"memory: {name}")
     axis.set_xlabel("chunk k observed"), axis.set_ylabel("PSNR of chunk k+1 (dB)"), axis.legend(), figure.tight_layout()
     figure.savefig(args.out / f"{args.name}.png", dpi=120)
     rows = [
-        ["base (no memory)", results["psnr_late_base"], results["revisit_base"], results["scene_cuts_base"], results["seconds_per_chunk_base"]],
-        *[[f"memory, {name}", value, "-", "-", "-"] for name, value in results["ablation_psnr_late_memory"].items()],
-        ["memory (paper rule), out-and-back", "-", results["revisit_memory"], results["scene_cuts_memory"], results["seconds_per_chunk_memory"]],
-        *[[f"sweep: {', '.join(f'{k}={v}' for k, v in row['setting'].items())}", row["psnr_late_memory"], row["revisit_memory"], "-",
-           row["seconds_per_chunk_memory"]] for row in sweep_rows],
+        ["base (no memory)", results["psnr_late_base"], "-", results["revisit_base"], results["scene_cuts_base"],
+         results["seconds_per_chunk_base"]],
+        *[[f"memory, {name}", late_mean(runs, "memory"), gain_text(runs), "-", "-", "-"] for name, runs in curves.items()],
+        ["memory (paper rule), out-and-back", "-", "-", results["revisit_memory"], results["scene_cuts_memory"],
+         results["seconds_per_chunk_memory"]],
+        *[[f"sweep: {', '.join(f'{k}={v}' for k, v in setting.items())}", late_mean(runs, "memory"), gain_text(runs),
+           row["revisit_memory"], "-", row["seconds_per_chunk_memory"]] for setting, runs, row in sweep_runs],
     ]
-    write_results(args.out, args.name, results, ["model", "late-chunk PSNR dB", "revisit consistency", "scene cuts", "s per chunk"], rows,
+    columns = ["model", "late-chunk PSNR dB", "memory - base dB [95% interval]", "revisit consistency", "scene cuts", "s per chunk"]
+    write_results(args.out, args.name, results, columns, rows,
                   notes=f"Fast memory {asdict(memory_config)}. World-model sampling: initial noise {noise:g}. "
-                        "Late chunks: second half of each held-out episode. "
+                        f"Late chunks: second half of each of {len(held_out)} held-out episodes; the interval is Student's t "
+                        "over the per-episode gains (above 0: the memory beats the base at 95%). "
                         f"Memory minus base, late-chunk PSNR per held-out episode (dB): "
                         f"{', '.join(f'{gain:+.3f}' for gain in results['psnr_late_gain_per_episode'])}. "
                         f"Plot: {args.out / args.name}.png.")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from scipy import stats
 
 from ..data import ChunkSpec, Episode, consecutive_chunks, proprio_history
 from ..fast import FastMemory
@@ -100,6 +101,16 @@ def online_adaptation(
         base_psnr.append(psnr(base, truth).item())
         memory_psnr.append(psnr(adapted, truth).item())
     return {"base": base_psnr, "memory": memory_psnr}
+
+
+def paired_gain_interval(gains: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of per-episode gains (memory minus base on the same
+    episode): a memory beats the base at this confidence when the interval lies above 0."""
+    if len(gains) < 2:
+        raise ValueError(f"an interval needs at least 2 episodes' gains, got {len(gains)}")
+    values = np.asarray(gains, dtype=float)
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
 
 
 def out_and_back(actions: torch.Tensor) -> torch.Tensor:

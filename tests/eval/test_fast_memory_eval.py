@@ -1,8 +1,16 @@
 import numpy as np
+import pytest
 import torch
 
 from helpers import make_episode, tiny_world_model_config
-from sfplan.eval.fast_memory_eval import chunk_states, episode_chunks, out_and_back, single_frame, whole_history
+from sfplan.eval.fast_memory_eval import (
+    chunk_states,
+    episode_chunks,
+    out_and_back,
+    paired_gain_interval,
+    single_frame,
+    whole_history,
+)
 from sfplan.world_model import VideoWorldModel
 
 
@@ -36,3 +44,13 @@ def test_window_rules_pick_history_or_one_frame():
     chunks = [torch.full((1, 2, 1), float(i)) for i in range(3)]
     assert whole_history(chunks).flatten().tolist() == [0, 0, 1, 1]
     assert single_frame(chunks).flatten().tolist() == [1]
+
+
+def test_paired_gain_interval_is_the_t_interval_of_the_mean_gain():
+    gains = [0.1, 0.3, 0.2, 0.4]  # mean 0.25, sample std 0.1291; t(0.975, 3) = 3.18245
+    half = 3.182446305284263 * 0.12909944487358055 / 2
+    assert paired_gain_interval(gains) == pytest.approx((0.25 - half, 0.25 + half))
+    low, high = paired_gain_interval([0.05, -0.04, 0.03, -0.02])  # gains of both signs: no evidence either way
+    assert low < 0 < high
+    with pytest.raises(ValueError, match="at least 2 episodes"):
+        paired_gain_interval([0.1])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sfplan.data import load_episodes
 from sfplan.fast import TARGETS
 from sfplan.world_model import VideoWorldModel
 
@@ -72,6 +73,7 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     assert "eval_world_model.py" in (tmp_path / "results" / "world_model.md").read_text()
 
     result = run("eval_fast_memory.py", "--run", str(run_dir), "--long-dataset", str(push_dataset), "--episodes", "1",
+                 "--adaptation-dataset", str(push_dataset),
                  "--revisit-frames", "8", "--threads", "1", "--out", str(tmp_path / "results"), "--sweep", "lr=0.01,steps_per_chunk=2",
                  cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -80,6 +82,9 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
     for key in ("psnr_late_base", "psnr_late_memory", "revisit_base", "revisit_memory", "scene_cuts_base",
                 "scene_cuts_memory", "time_overhead", "psnr_late_gain_per_episode"):
         assert key in results
+    assert results["held_out_episodes"] == 1 + len(load_episodes(push_dataset))
+    low, high = results["psnr_late_gain_ci95"]
+    assert low <= sum(results["psnr_late_gain_per_episode"]) / results["held_out_episodes"] <= high
     assert (tmp_path / "results" / "fast_memory.png").stat().st_size > 0
 
     result = run("train_reward_model.py", "--run", str(run_dir), "--dataset", str(push_dataset), "--out", str(tmp_path / "reward"),
