@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sfplan.config_io import config_from_dict, parse_key_values  # noqa: E402
-from sfplan.data import load_episodes  # noqa: E402
+from sfplan.data import DatasetError, load_episodes  # noqa: E402
 from sfplan.eval import write_results  # noqa: E402
 from sfplan.eval.fast_memory_eval import (  # noqa: E402
     chunk_states,
@@ -71,8 +71,9 @@ def late_gains(runs: Curves) -> list[float]:
 
 def gain_text(runs: Curves) -> str:
     """The mean late-chunk gain and its 95% interval, for the table."""
-    low, high = paired_gain_interval(late_gains(runs))
-    return f"{np.mean(late_gains(runs)):+.3f} [{low:+.3f}, {high:+.3f}]"
+    gains = late_gains(runs)
+    low, high = paired_gain_interval(gains)
+    return f"{np.mean(gains):+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def main() -> None:
@@ -108,7 +109,12 @@ def main() -> None:
     memory_config = FastMemoryConfig(layers=args.layers, rank=args.rank, alpha=float(args.rank), lr=args.lr,
                                      steps_per_chunk=args.steps_per_chunk, window=args.window_mode)
     memory = FastMemory(model, memory_config)
-    held_out = run.held_out[: args.episodes] + ([] if args.adaptation_dataset is None else load_episodes(args.adaptation_dataset))
+    held_out = run.held_out[: args.episodes]
+    if args.adaptation_dataset is not None:
+        try:  # the same env and frame size as the run's own episodes, as run_episodes reads them
+            held_out += load_episodes(args.adaptation_dataset, env_name=run.train_config.env_name, image_size=model.config.codec.image_size)
+        except DatasetError as error:
+            parser.error(f"--adaptation-dataset: {error}")
     if len(held_out) < 2:
         parser.error("online adaptation needs at least 2 episodes (--episodes, --adaptation-dataset) for the gain's interval")
 
@@ -117,6 +123,7 @@ def main() -> None:
               for name, rule in WINDOWS.items()}
     paper = curves["local window (paper)"]
     base_curve, memory_curve = per_chunk(paper, "base"), per_chunk(paper, "memory")
+    paper_gains = late_gains(paper)
 
     long_episode = load_episodes(args.long_dataset)[0]
     _, _, first = episode_chunks(model, long_episode)
@@ -131,8 +138,8 @@ def main() -> None:
     results = {
         "psnr_late_base": late_mean(paper, "base"),
         "psnr_late_memory": late_mean(paper, "memory"),
-        "psnr_late_gain_per_episode": late_gains(paper),
-        "psnr_late_gain_ci95": paired_gain_interval(late_gains(paper)),
+        "psnr_late_gain_per_episode": paper_gains,
+        "psnr_late_gain_ci95": paired_gain_interval(paper_gains),
         "psnr_per_chunk_base": base_curve.tolist(),
         "psnr_per_chunk_memory": memory_curve.tolist(),
         "ablation_psnr_late_memory": {name: late_mean(runs, "memory") for name, runs in curves.items()},
@@ -159,8 +166,9 @@ def main() -> None:
         setting_memory = FastMemory(fresh, setting_config)
         runs = [online_adaptation(fresh, setting_memory, episode, local_window, initial_noise=noise) for episode in held_out]
         revisit = revisit_rollout(fresh, setting_memory, first, actions, initial_noise=noise, proprio=first_state)
+        gains = late_gains(runs)
         row = {"setting": setting, "psnr_late_memory": late_mean(runs, "memory"),
-               "psnr_late_gain_per_episode": late_gains(runs), "psnr_late_gain_ci95": paired_gain_interval(late_gains(runs)),
+               "psnr_late_gain_per_episode": gains, "psnr_late_gain_ci95": paired_gain_interval(gains),
                "revisit_memory": revisit["revisit"], "seconds_per_chunk_memory": revisit["seconds_per_chunk"]}
         sweep_runs.append((setting, runs, row))
         print(json.dumps(row), flush=True)
