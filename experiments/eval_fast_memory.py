@@ -5,7 +5,10 @@ Online adaptation (base vs base + memory of the real chunks so far), out-and-bac
 (scene cuts, revisit consistency), the paper's ablations (local window vs whole history,
 chunk vs single frame) and the cost per chunk. `--sweep lr=0.01 "lr=0.01,steps_per_chunk=3"`
 adds one row per setting (changes to the main memory config): late-chunk PSNR with the paper's
-local window, revisit consistency and time per chunk.
+local window, revisit consistency and time per chunk. `--lags 0 1 4` scores every row also with
+a memory that has observed chunks up to `lag` before the predicted one: lag 1 is the issue's
+online case; lag 0 (the predicted chunk written first) measures what a write stores, larger lags
+how far it carries.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from sfplan.eval import write_results  # noqa: E402
 from sfplan.eval.fast_memory_eval import (  # noqa: E402
     chunk_states,
     episode_chunks,
+    lag_key,
     local_window,
     online_adaptation,
     out_and_back,
@@ -64,16 +68,25 @@ def late_mean(runs: Curves, key: str) -> float:
     return float(np.mean(late_means(runs, key)))
 
 
-def late_gains(runs: Curves) -> list[float]:
-    """Memory minus base, late-chunk PSNR, per episode."""
-    return [memory - base for memory, base in zip(late_means(runs, "memory"), late_means(runs, "base"))]
+def late_gains(runs: Curves, key: str = "memory") -> list[float]:
+    """Memory (curve `key`) minus base, late-chunk PSNR, per episode."""
+    return [memory - base for memory, base in zip(late_means(runs, key), late_means(runs, "base"))]
 
 
-def gain_text(runs: Curves) -> str:
+def gain_text(runs: Curves, key: str = "memory") -> str:
     """The mean late-chunk gain and its 95% interval, for the table."""
-    gains = late_gains(runs)
+    gains = late_gains(runs, key)
     low, high = paired_gain_interval(gains)
     return f"{np.mean(gains):+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def lag_gains(runs: Curves, lags: list[int]) -> dict[str, dict[str, float | list[float]]]:
+    """Per lag: the late-chunk gain per episode, its mean and 95% interval."""
+    summary = {}
+    for lag in lags:
+        gains = late_gains(runs, lag_key(lag))
+        summary[str(lag)] = {"mean": float(np.mean(gains)), "ci95": paired_gain_interval(gains), "per_episode": gains}
+    return summary
 
 
 def main() -> None:
@@ -89,6 +102,9 @@ def main() -> None:
     parser.add_argument("--steps-per-chunk", type=int, default=1)
     parser.add_argument("--layers", default="temporal_attention")
     parser.add_argument("--window-mode", default="whole", choices=WINDOW_MODES)
+    parser.add_argument("--lags", type=int, nargs="+", default=[1],
+                        help="chunks between the memory's last write and the predicted chunk (1: the online case; "
+                             "0: the predicted chunk is written first); each adds a gain column")
     parser.add_argument("--initial-noise", type=float, default=0.0,
                         help="world-model sampling noise scale (0: deterministic, as the planner imagines; 1: full noise)")
     parser.add_argument("--sweep", nargs="*", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
@@ -101,6 +117,9 @@ def main() -> None:
         sweep = [parse_key_values(text.split(",")) for text in args.sweep]
     except ValueError as error:
         parser.error(f"--sweep settings are key=value[,key=value]: {error}")
+    if min(args.lags) < 0:
+        parser.error(f"--lags are chunks between the memory's last write and the predicted one, at least 0; got {args.lags}")
+    lags = sorted({1, *args.lags})  # lag 1 is the issue's online case, always scored
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # LoRA A matrices are drawn from torch's global generator at every reset
 
@@ -119,7 +138,7 @@ def main() -> None:
         parser.error("online adaptation needs at least 2 episodes (--episodes, --adaptation-dataset) for the gain's interval")
 
     noise = args.initial_noise
-    curves = {name: [online_adaptation(model, memory, episode, rule, initial_noise=noise) for episode in held_out]
+    curves = {name: [online_adaptation(model, memory, episode, rule, initial_noise=noise, lags=tuple(lags)) for episode in held_out]
               for name, rule in WINDOWS.items()}
     paper = curves["local window (paper)"]
     base_curve, memory_curve = per_chunk(paper, "base"), per_chunk(paper, "memory")
@@ -140,9 +159,11 @@ def main() -> None:
         "psnr_late_memory": late_mean(paper, "memory"),
         "psnr_late_gain_per_episode": paper_gains,
         "psnr_late_gain_ci95": paired_gain_interval(paper_gains),
+        "psnr_late_gain_by_lag": lag_gains(paper, lags),
         "psnr_per_chunk_base": base_curve.tolist(),
         "psnr_per_chunk_memory": memory_curve.tolist(),
         "ablation_psnr_late_memory": {name: late_mean(runs, "memory") for name, runs in curves.items()},
+        "ablation_psnr_late_gain_by_lag": {name: lag_gains(runs, lags) for name, runs in curves.items()},
         "revisit_base": without["revisit"],
         "revisit_memory": with_memory["revisit"],
         "scene_cuts_base": without["scene_cuts"],
@@ -164,32 +185,48 @@ def main() -> None:
         fresh = VideoWorldModel.from_pretrained(args.run / "world_model")
         setting_config = config_from_dict(FastMemoryConfig, {**asdict(memory_config), **setting}, "fast memory --sweep")
         setting_memory = FastMemory(fresh, setting_config)
-        runs = [online_adaptation(fresh, setting_memory, episode, local_window, initial_noise=noise) for episode in held_out]
+        runs = [online_adaptation(fresh, setting_memory, episode, local_window, initial_noise=noise, lags=tuple(lags))
+                for episode in held_out]
         revisit = revisit_rollout(fresh, setting_memory, first, actions, initial_noise=noise, proprio=first_state)
         gains = late_gains(runs)
         row = {"setting": setting, "psnr_late_memory": late_mean(runs, "memory"),
                "psnr_late_gain_per_episode": gains, "psnr_late_gain_ci95": paired_gain_interval(gains),
+               "psnr_late_gain_by_lag": lag_gains(runs, lags),
                "revisit_memory": revisit["revisit"], "seconds_per_chunk_memory": revisit["seconds_per_chunk"]}
         sweep_runs.append((setting, runs, row))
         print(json.dumps(row), flush=True)
     results["sweep"] = [row for _, _, row in sweep_runs]
     args.out.mkdir(parents=True, exist_ok=True)
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure, (axis, lag_axis) = plt.subplots(1, 2, figsize=(11, 3.8))
     axis.plot(base_curve, label="base")
     for name, runs in curves.items():
         axis.plot(per_chunk(runs, "memory"), label=f"memory: {name}")
-    axis.set_xlabel("chunk k observed"), axis.set_ylabel("PSNR of chunk k+1 (dB)"), axis.legend(), figure.tight_layout()
+    axis.set_xlabel("chunk k observed"), axis.set_ylabel("PSNR of chunk k+1 (dB)"), axis.legend(fontsize=7)
+    labelled = [("paper rule", paper), *[(", ".join(f"{k}={v}" for k, v in setting.items()), runs) for setting, runs, _ in sweep_runs]]
+    for offset, (label, runs) in enumerate(labelled):
+        summary = lag_gains(runs, lags)
+        means = np.array([summary[str(lag)]["mean"] for lag in lags])
+        bounds = np.array([summary[str(lag)]["ci95"] for lag in lags])
+        x = np.array(lags) + 0.04 * (offset - len(labelled) / 2)
+        lag_axis.errorbar(x, means, yerr=[means - bounds[:, 0], bounds[:, 1] - means], marker="o", capsize=2, label=label)
+    lag_axis.axhline(0, color="gray", linewidth=0.8)
+    lag_axis.set_xlabel("lag: chunks from the memory's last write to the predicted chunk")
+    lag_axis.set_ylabel("late-chunk PSNR, memory - base (dB, 95%)"), lag_axis.legend(fontsize=6)
+    figure.tight_layout()
     figure.savefig(args.out / f"{args.name}.png", dpi=120)
     rows = [
-        ["base (no memory)", results["psnr_late_base"], "-", results["revisit_base"], results["scene_cuts_base"],
+        ["base (no memory)", results["psnr_late_base"], *["-"] * len(lags), results["revisit_base"], results["scene_cuts_base"],
          results["seconds_per_chunk_base"]],
-        *[[f"memory, {name}", late_mean(runs, "memory"), gain_text(runs), "-", "-", "-"] for name, runs in curves.items()],
-        ["memory (paper rule), out-and-back", "-", "-", results["revisit_memory"], results["scene_cuts_memory"],
+        *[[f"memory, {name}", late_mean(runs, "memory"), *[gain_text(runs, lag_key(lag)) for lag in lags], "-", "-", "-"]
+          for name, runs in curves.items()],
+        ["memory (paper rule), out-and-back", "-", *["-"] * len(lags), results["revisit_memory"], results["scene_cuts_memory"],
          results["seconds_per_chunk_memory"]],
-        *[[f"sweep: {', '.join(f'{k}={v}' for k, v in setting.items())}", late_mean(runs, "memory"), gain_text(runs),
-           row["revisit_memory"], "-", row["seconds_per_chunk_memory"]] for setting, runs, row in sweep_runs],
+        *[[f"sweep: {', '.join(f'{k}={v}' for k, v in setting.items())}", late_mean(runs, "memory"),
+           *[gain_text(runs, lag_key(lag)) for lag in lags], row["revisit_memory"], "-", row["seconds_per_chunk_memory"]]
+          for setting, runs, row in sweep_runs],
     ]
-    columns = ["model", "late-chunk PSNR dB", "memory - base dB [95% interval]", "revisit consistency", "scene cuts", "s per chunk"]
+    gain_columns = [f"memory - base dB [95% interval], lag {lag}" + (" (online)" if lag == 1 else "") for lag in lags]
+    columns = ["model", "late-chunk PSNR dB", *gain_columns, "revisit consistency", "scene cuts", "s per chunk"]
     write_results(args.out, args.name, results, columns, rows,
                   notes=f"Fast memory {asdict(memory_config)}. World-model sampling: initial noise {noise:g}. "
                         f"Late chunks: second half of each of {len(held_out)} held-out episodes; the interval is Student's t "

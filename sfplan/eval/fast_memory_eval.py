@@ -60,6 +60,12 @@ def chunk_states(model: VideoWorldModel, episode: Episode) -> torch.Tensor | Non
     return torch.cat([first[-1:], chunks[:, -1]])
 
 
+def lag_key(lag: int) -> str:
+    """`online_adaptation`'s curve of a memory `lag` chunks behind the one it predicts: "memory"
+    for the issue's lag of 1 (it has observed every chunk before the predicted one)."""
+    return "memory" if lag == 1 else f"memory_lag{lag}"
+
+
 @torch.no_grad()
 def online_adaptation(
     model: VideoWorldModel,
@@ -68,39 +74,46 @@ def online_adaptation(
     window: WindowRule = local_window,
     seed: int = 0,
     initial_noise: float | None = None,
+    lags: tuple[int, ...] = (1,),
 ) -> dict[str, list[float]]:
-    """PSNR of predicting chunk k+1 of a real episode, by the base model and by base + memory
-    that has observed the real chunks <= k (written with `window`), for every k; both sample
-    with the same noise (`initial_noise`: see `VideoWorldModel.sample_chunk`) and get the real
-    robot state before chunk k+1 when the model reads it."""
+    """PSNR of predicting chunk t of a real episode (t = 1 .. N-1) from its real context, by the
+    base model ("base") and by base + memory that has observed the real chunks <= t - lag
+    (written with `window`; key `lag_key(lag)`), for every t. Lag 1 is the online case: the
+    memory has seen every chunk before the predicted one. Lag 0 writes the predicted chunk
+    itself first (how much a write stores); larger lags show how far what it stores carries.
+    One pass writes each chunk once and predicts every lag from the adapter as it stands. All
+    predictions sample with the same noise (`initial_noise`: see `VideoWorldModel.sample_chunk`)
+    and get the real robot state before chunk t when the model reads it."""
+    if not lags or min(lags) < 0:
+        raise ValueError(f"lags are chunks between the last one written and the predicted one, at least 0; got {lags}")
     chunk_frames, actions, first = episode_chunks(model, episode)
     states = chunk_states(model, episode)
     latents = model.codec.encode(chunk_frames)  # (N, f_g, C, h, w)
-    context = model.codec.encode(first)
+    seen = [model.codec.encode(first), *(latent[None] for latent in latents)]  # seen[j + 1]: chunk j
     memory.reset()
-    seen = [context]
-    base_psnr, memory_psnr = [], []
-    f_p = model.config.context_frames
+    f_p, last = model.config.context_frames, len(chunk_frames) - 1
     per_frame = (model.config.target_frames, model.config.frame_skip, -1)
+    curves: dict[str, list[float]] = {key: [float("nan")] * last for key in ["base", *map(lag_key, lags)]}
 
-    def predict(context: torch.Tensor, chunk_actions: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+    def score(target: int) -> float:
+        context = torch.cat(seen[: target + 1], dim=1)[:, -f_p:]
+        state = None if states is None else states[target][None]
         generator = torch.Generator().manual_seed(seed)
-        latents = model.sample_chunk(context, chunk_actions, generator=generator, initial_noise=initial_noise, proprio=state)
-        return model.decode_imagined(latents)
+        latent = model.sample_chunk(context, actions[target].reshape(per_frame)[None], generator=generator,
+                                    initial_noise=initial_noise, proprio=state)
+        return psnr(model.decode_imagined(latent), chunk_frames[target][None]).item()
 
-    for k in range(len(chunk_frames) - 1):
-        seen.append(latents[k][None])
-        memory.observe(window(seen), seen[-1], actions[k].reshape(per_frame)[None])
-        context = torch.cat(seen, dim=1)[:, -f_p:]
-        chunk_actions = actions[k + 1].reshape(per_frame)[None]
-        truth = chunk_frames[k + 1][None]
-        state = None if states is None else states[k + 1][None]
-        with memory.disabled():
-            base = predict(context, chunk_actions, state)
-        adapted = predict(context, chunk_actions, state)
-        base_psnr.append(psnr(base, truth).item())
-        memory_psnr.append(psnr(adapted, truth).item())
-    return {"base": base_psnr, "memory": memory_psnr}
+    for written in range(-1, last + 1):  # the adapter holds chunks <= written (-1: none yet)
+        if 0 <= written < last or (written == last and 0 in lags):
+            memory.observe(window(seen[: written + 2]), seen[written + 1], actions[written].reshape(per_frame)[None])
+        if 1 <= written + 1 <= last:
+            with memory.disabled():
+                curves["base"][written] = score(written + 1)
+        for lag in lags:  # before any write, every target closer than the lag sees the empty adapter
+            for target in range(1, min(lag, last + 1)) if written == -1 else [written + lag]:
+                if 1 <= target <= last:
+                    curves[lag_key(lag)][target - 1] = score(target)
+    return curves
 
 
 def paired_gain_interval(gains: list[float], confidence: float = 0.95) -> tuple[float, float]:

@@ -3,14 +3,19 @@ import pytest
 import torch
 
 from helpers import make_episode, tiny_world_model_config
+from sfplan.eval.video_metrics import psnr
 from sfplan.eval.fast_memory_eval import (
     chunk_states,
     episode_chunks,
+    local_window,
+    online_adaptation,
     out_and_back,
     paired_gain_interval,
     single_frame,
     whole_history,
 )
+from sfplan.data import Episode
+from sfplan.fast import FastMemory, FastMemoryConfig
 from sfplan.world_model import VideoWorldModel
 
 
@@ -54,3 +59,48 @@ def test_paired_gain_interval_is_the_t_interval_of_the_mean_gain():
     assert low < 0 < high
     with pytest.raises(ValueError, match="at least 2 episodes"):
         paired_gain_interval([0.1])
+
+
+def varied_episode(num_steps: int = 12) -> Episode:
+    """An episode of random frames (so that chunks differ in more than brightness)."""
+    episode = make_episode(num_steps=num_steps, image_size=16, action_dim=2)
+    episode.frames = np.random.default_rng(0).integers(0, 256, episode.frames.shape, dtype=np.uint8)
+    return episode
+
+
+def model_and_memory() -> tuple[VideoWorldModel, FastMemory]:
+    """The same tiny world model and seeded memory at every call."""
+    torch.manual_seed(0)
+    model = VideoWorldModel(tiny_world_model_config()).eval()
+    return model, FastMemory(model, FastMemoryConfig(window="transition", lr=1e-2))
+
+
+def test_online_adaptation_predicts_each_lag_from_the_chunks_written_that_far_back():
+    episode = varied_episode()  # 12 steps: 2 context frames, 5 chunks of 2
+    curves = online_adaptation(*model_and_memory(), episode, lags=(0, 1, 3))
+    assert sorted(curves) == ["base", "memory", "memory_lag0", "memory_lag3"]
+    assert all(len(curve) == 4 for curve in curves.values())  # chunks 1..4 are predicted
+    assert curves["memory_lag3"][:2] == curves["base"][:2]  # chunks 1 and 2: nothing written 3 chunks back yet
+    assert curves["memory_lag0"] != curves["base"]
+
+    # the same numbers by hand, from a fresh memory each: write chunks 0..t - lag, then predict chunk t
+    for lag, target in [(0, 2), (1, 4), (3, 4)]:
+        model, memory = model_and_memory()
+        frames, actions, first = episode_chunks(model, episode)
+        seen = [model.codec.encode(first), *(latent[None] for latent in model.codec.encode(frames))]
+        chunk_actions = actions.reshape(len(actions), 1, 2, 1, -1)  # (N, batch, f_g, frame skip, A)
+        memory.reset()  # as online_adaptation does
+        for chunk in range(target - lag + 1):
+            memory.observe(local_window(seen[: chunk + 2]), seen[chunk + 1], chunk_actions[chunk])
+        with torch.no_grad():
+            latent = model.sample_chunk(torch.cat(seen[: target + 1], dim=1)[:, -2:], chunk_actions[target],
+                                        generator=torch.Generator().manual_seed(0))
+            expected = psnr(model.decode_imagined(latent), frames[target][None]).item()
+        key = "memory" if lag == 1 else f"memory_lag{lag}"
+        assert curves[key][target - 1] == pytest.approx(expected, abs=1e-4)
+
+
+def test_online_adaptation_refuses_negative_lags():
+    model = VideoWorldModel(tiny_world_model_config()).eval()
+    with pytest.raises(ValueError, match="at least 0"):
+        online_adaptation(model, FastMemory(model), varied_episode(), lags=(-1,))
