@@ -165,3 +165,23 @@ def test_supersampling_averages_a_finer_render_of_the_same_scene():
 def test_supersample_below_one_is_refused():
     with pytest.raises(ValueError, match="supersample must be at least 1"):
         envs.make("robosuite-lift", image_size=16, supersample=0)
+
+
+def test_a_camera_offset_moves_the_view_and_a_bad_one_is_refused():
+    frames = []
+    for offset in ((0, 0, 0), (0, 0.05, 0.03)):
+        env = envs.make("robosuite-lift", image_size=32, camera_offset=offset)
+        observation, _ = env.reset(seed=2)
+        projection = env.unwrapped.camera_projection()
+        env.close()
+        frames.append((observation["image"].astype(np.float32), projection))
+    (still, still_projection), (moved, moved_projection) = frames
+    assert np.abs(still - moved).mean() > 5  # another view of the same scene
+    target = np.array([-0.05, 0.0, 0.92, 1.0])  # the point the workspace camera looks at stays centred
+    for projection in (still_projection, moved_projection):
+        u, v, w = projection @ target
+        assert abs(u / w - 16) < 1 and abs(v / w - 16) < 1
+    with pytest.raises(ValueError, match="camera_offset is"):
+        envs.make("robosuite-lift", image_size=16, camera_offset=(0, 0.1))
+    with pytest.raises(ValueError, match="moves the 'workspace' camera only"):
+        envs.make("robosuite-lift", image_size=16, camera="frontview", camera_offset=(0, 0.1, 0))
