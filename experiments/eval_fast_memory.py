@@ -148,8 +148,13 @@ def main() -> None:
     _, _, first = episode_chunks(model, long_episode)
     states = chunk_states(model, long_episode)
     first_state = None if states is None else states[:1]
-    half_steps = args.revisit_frames // 2 * model.config.frame_skip
+    chunk_steps = model.config.steps_per_chunk  # the way out and the way back are whole chunks each
+    half_steps = min(args.revisit_frames // 2 * model.config.frame_skip, len(long_episode.actions)) // chunk_steps * chunk_steps
+    if half_steps == 0:
+        parser.error(f"--long-dataset's first episode has {len(long_episode.actions)} steps; the way out needs at least "
+                     f"{chunk_steps} (one chunk)")
     actions = out_and_back(torch.from_numpy(long_episode.actions[:half_steps]))
+    revisit_frames = 2 * half_steps // model.config.frame_skip
     with memory.disabled():  # the base model, not the adapter left by the runs above
         without = revisit_rollout(model, None, first, actions, initial_noise=noise, proprio=first_state)
     with_memory = revisit_rollout(model, memory, first, actions, initial_noise=noise, proprio=first_state)
@@ -172,7 +177,7 @@ def main() -> None:
         "seconds_per_chunk_memory": with_memory["seconds_per_chunk"],
         "time_overhead": with_memory["seconds_per_chunk"] / without["seconds_per_chunk"] - 1.0,
         "peak_rss_mb": with_memory["peak_rss_mb"],
-        "revisit_frames": args.revisit_frames,
+        "revisit_frames": revisit_frames,
         "revisit_feature_extractor": "cosine similarity of the world model's own autoencoder latents",
         "fast_memory": asdict(memory_config),
         "initial_noise": noise,

@@ -74,7 +74,7 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
 
     result = run("eval_fast_memory.py", "--run", str(run_dir), "--long-dataset", str(push_dataset), "--episodes", "1",
                  "--adaptation-dataset", str(push_dataset),
-                 "--revisit-frames", "8", "--threads", "1", "--out", str(tmp_path / "results"), "--sweep", "lr=0.01,steps_per_chunk=2",
+                 "--revisit-frames", "40", "--threads", "1", "--out", str(tmp_path / "results"), "--sweep", "lr=0.01,steps_per_chunk=2",
                  "--lags", "0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results" / "fast_memory.json").read_text())
@@ -83,6 +83,7 @@ def test_train_then_evaluate_a_tiny_world_model(push_dataset, tmp_path):
                 "scene_cuts_memory", "time_overhead", "psnr_late_gain_per_episode"):
         assert key in results
     assert results["held_out_episodes"] == 1 + len(load_episodes(push_dataset))
+    assert results["revisit_frames"] == 32  # 20 steps out asked for; the 16-step episode has 16, each way
     assert sorted(results["psnr_late_gain_by_lag"]) == sorted(results["sweep"][0]["psnr_late_gain_by_lag"]) == ["0", "1"]
     assert results["psnr_late_gain_by_lag"]["1"]["per_episode"] == results["psnr_late_gain_per_episode"]
     assert "lag 0" in (tmp_path / "results" / "fast_memory.md").read_text()
