@@ -229,7 +229,7 @@ class SFPlanner:
         )
         self.planner = make_planner(self.config.planner, planner_config)
         self._memory = FastMemory(world_model, self.config.memory, seed=self.config.seed) if self.config.use_memory else None
-        self._unwritten_chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (previous, new, actions)
+        self._unwritten_chunks: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]] = []  # (previous, new, actions, state)
         self._generator = torch.Generator().manual_seed(self.config.seed)
         self.plan_seconds: list[float] = []
         self.plan_stats: list[PlanStats] = []
@@ -509,7 +509,9 @@ class SFPlanner:
         previous = self._frames(wm.target_frames, last - wm.steps_per_chunk)
         executed = np.stack(self._actions[last - wm.steps_per_chunk : last])
         actions = torch.from_numpy(executed).reshape(1, wm.target_frames, wm.frame_skip, wm.action_dim)
-        self._unwritten_chunks.append((previous, new, actions))
+        before = last - wm.steps_per_chunk  # the robot state the chunk was predicted from, when the agent reads one
+        state = torch.from_numpy(proprio_history(np.stack(self._proprio), before))[None] if self._proprio else None
+        self._unwritten_chunks.append((previous, new, actions, state))
 
     @torch.no_grad()
     def _replan(self) -> None:

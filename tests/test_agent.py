@@ -72,20 +72,27 @@ def test_a_world_model_that_reads_the_robot_state_imagines_from_the_latest_two_s
         tiny_agent(world_model_config=tiny_world_model_config(proprio_dim=9)).check_env(push_env)
 
 
-def test_memory_learns_each_real_chunk_with_the_actions_that_were_executed(push_env, monkeypatch):
-    agent = tiny_agent(memory={"window": "transition"})
+@pytest.mark.parametrize("proprio_dim", [0, 4])
+def test_memory_learns_each_real_chunk_with_the_actions_executed_and_the_state_before(push_env, monkeypatch, proprio_dim):
+    agent = tiny_agent(world_model_config=tiny_world_model_config(proprio_dim=proprio_dim), memory={"window": "transition"})
     observed = []
-    monkeypatch.setattr(agent.memory, "observe", lambda previous, new, actions: observed.append(actions))
+    monkeypatch.setattr(agent.memory, "observe", lambda previous, new, actions, state: observed.append((actions, state)))
     observation, _ = push_env.reset(seed=0)
     agent.reset(observation)
-    executed = []
+    executed, states = [], [observation["proprio"]]
     for _ in range(5):  # the last step's frame is never remembered: no act() sees it
         executed.append(agent.act(observation))
         observation, *_ = push_env.step(executed[-1])
+        states.append(observation["proprio"])
     assert len(observed) == 2  # chunks of 2 env steps completed after steps 2 and 4
-    for chunk, actions in enumerate(observed):
+    for chunk, (actions, state) in enumerate(observed):
         assert actions.shape == (1, 2, 1, 2)
         np.testing.assert_array_equal(actions.reshape(2, 2).numpy(), np.stack(executed[2 * chunk : 2 * chunk + 2]))
+        if proprio_dim:  # the state at the chunk's start and one step before it (repeated at step 0)
+            start = 2 * chunk
+            np.testing.assert_allclose(state[0].numpy(), np.stack([states[max(start - 1, 0)], states[start]]))
+        else:
+            assert state is None
 
 
 def test_predict_has_stable_baselines3_signature_and_types(push_env):

@@ -105,7 +105,8 @@ def online_adaptation(
 
     for written in range(-1, last + 1):  # the adapter holds chunks <= written (-1: none yet)
         if 0 <= written < last or (written == last and 0 in lags):
-            memory.observe(window(seen[: written + 2]), seen[written + 1], actions[written].reshape(per_frame)[None])
+            state = None if states is None else states[written][None]  # the robot state before the chunk written
+            memory.observe(window(seen[: written + 2]), seen[written + 1], actions[written].reshape(per_frame)[None], state)
         if 1 <= written + 1 <= last:
             with memory.disabled():
                 curves["base"][written] = score(written + 1)

@@ -30,7 +30,7 @@ TARGETS = {
 attention and temporal convolutions, or every attention layer; the `late_` sets keep only those
 of the middle and decoder blocks, so an update's backward pass stops at the middle block instead
 of running through the whole UNet (the paper's set starts at its input, `transformer_in`)."""
-WINDOW_MODES = ("whole", "masked", "transition")
+WINDOW_MODES = ("whole", "masked", "transition", "prediction")
 
 
 @dataclass
@@ -46,7 +46,11 @@ class FastMemoryConfig:
                      action), "masked" (previous chunk clean as context, new chunk noised, null
                      action) or "transition" (the last f_p frames of the previous chunk clean as
                      context, the new chunk noised, with the actions that led to it: the world
-                     model's own prediction task, on this episode's experience).
+                     model's own prediction task, on this episode's experience; the robot
+                     state before the new chunk too, when `observe` is given it), or
+                     "prediction" (the same, denoised from the deterministic sampler's start,
+                     a zero input at sigma_max, whatever sigma_mean/std say: exactly the
+                     one-step prediction the planner imagines with initial noise 0).
     sigma_mean/std:  log-normal noise levels of the update (EDM's P_mean, P_std).
     update_every:    write only every N-th observed window (the first, then every N-th after it)
                      and skip the rest. One update (a backward pass) costs about three chunks
@@ -158,7 +162,9 @@ class FastMemory:
         return self.merged() if candidates > 1 else nullcontext()
 
     # -------------------------------------------------------------- writing
-    def observe(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None) -> float | None:
+    def observe(
+        self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None = None, proprio: torch.Tensor | None = None
+    ) -> float | None:
         """Write one local window into the adapter; returns the mean loss of the update steps, or
         None for a window that `update_every` skips.
 
@@ -166,14 +172,18 @@ class FastMemory:
         imagined alike. "whole" noises previous ++ new and denoises all of it with the null
         action (the paper's rule); "masked" keeps `previous` clean as context and denoises `new`;
         "transition" also keeps the last f_p frames of `previous` clean and denoises `new`, given
-        `actions` (B, f_g, k, A), the actions that led into `new` (required there, ignored otherwise).
+        `actions` (B, f_g, k, A), the actions that led into `new` (required there, ignored otherwise),
+        and `proprio` (B, 2, P), the robot state at the last frame of `previous`, for a world model
+        that reads it (None: the unknown state; ignored by the other windows); "prediction" is
+        "transition" from the deterministic sampler's start.
         """
         if previous.shape[2:] != new.shape[2:]:
             raise ValueError(f"previous and new chunks differ in frame shape: {tuple(previous.shape)} vs {tuple(new.shape)}")
         if self._merged:
             raise RuntimeError("observe() inside merged(): leave the merged block before writing into the memory")
-        if self.config.window == "transition" and actions is None:
-            raise ValueError("window='transition' learns from the actions that led into the new chunk: pass observe(..., actions=...)")
+        if self.config.window in ("transition", "prediction") and actions is None:
+            raise ValueError(f"window={self.config.window!r} learns from the actions that led into the new chunk: "
+                             "pass observe(..., actions=...)")
         skipped = self.chunks_observed % self.config.update_every != 0
         self.chunks_observed += 1
         if skipped:
@@ -181,7 +191,7 @@ class FastMemory:
         was_training = self.model.training
         self.model.train()
         with torch.enable_grad(), self._only_adapter_learns():  # imagination runs under no_grad
-            losses = [self._update_step(previous, new, actions) for _ in range(self.config.steps_per_chunk)]
+            losses = [self._update_step(previous, new, actions, proprio) for _ in range(self.config.steps_per_chunk)]
         self.model.train(was_training)
         return sum(losses) / len(losses)
 
@@ -199,7 +209,9 @@ class FastMemory:
             for parameter, flag in flags:
                 parameter.requires_grad_(flag)
 
-    def _update_step(self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None) -> float:
+    def _update_step(
+        self, previous: torch.Tensor, new: torch.Tensor, actions: torch.Tensor | None, proprio: torch.Tensor | None
+    ) -> float:
         if self.config.window == "whole":
             window = torch.cat([previous, new], dim=1).detach()
             loss = self._loss(window[:, :0], window)
@@ -207,16 +219,26 @@ class FastMemory:
             loss = self._loss(previous.detach(), new.detach())
         else:
             context = previous[:, -self.model.config.context_frames :].detach()
-            loss = self._loss(context, new.detach(), actions)
+            from_mean = torch.full((len(new),), self.config.window == "prediction")
+            loss = self._loss(context, new.detach(), actions, proprio, from_mean)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         return loss.item()
 
-    def _loss(self, context: torch.Tensor, target: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
-        """The world model's EDM loss at this memory's noise levels, with `actions` or the null action."""
+    def _loss(
+        self,
+        context: torch.Tensor,
+        target: torch.Tensor,
+        actions: torch.Tensor | None = None,
+        proprio: torch.Tensor | None = None,
+        from_mean: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The world model's EDM loss at this memory's noise levels, with `actions` or the null action
+        and `proprio` or the unknown state; samples flagged in `from_mean` from the sampler's start."""
         return self.model.denoising_loss(
-            context, target, actions, sigma_mean=self.config.sigma_mean, sigma_std=self.config.sigma_std, generator=self._generator
+            context, target, actions, sigma_mean=self.config.sigma_mean, sigma_std=self.config.sigma_std, generator=self._generator,
+            proprio=proprio if self.model.proprio_encoder is not None else None, mean_start=from_mean,
         )
 
     # ------------------------------------------------------ episodes on hand

@@ -389,13 +389,13 @@ class VideoWorldModel(nn.Module):
             with memory.imagining(batch) if memory is not None else nullcontext():
                 chunk = self.sample_chunk(context, chunk_actions, steps=steps, generator=generator, initial_noise=initial_noise,
                                           proprio=proprio)
+            if memory is not None:
+                memory.observe(previous, chunk, chunk_actions, proprio)
             if proprio is not None and self.state_predictor is not None and index < horizon:
                 proprio = self.state_predictor(proprio, chunk_actions)
             else:
                 proprio = None
             predicted.append(chunk)
-            if memory is not None:
-                memory.observe(previous, chunk, chunk_actions)
             previous = chunk
             context = torch.cat([context, chunk], dim=1)[:, -num_context:]
         return torch.cat(predicted, dim=1)

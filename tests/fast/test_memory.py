@@ -105,7 +105,7 @@ def test_save_then_load_round_trip(tmp_path):
         other.load(path)
 
 
-@pytest.mark.parametrize("window_mode", ["whole", "masked", "transition"])
+@pytest.mark.parametrize("window_mode", ["whole", "masked", "transition", "prediction"])
 def test_memory_lowers_the_loss_on_the_episode_it_observed(window_mode):
     model, memory = model_and_memory(window=window_mode, layers="temporal", lr=1e-2)
     previous, new = window(0)
@@ -119,8 +119,9 @@ def test_memory_lowers_the_loss_on_the_episode_it_observed(window_mode):
             if window_mode == "whole":
                 both = torch.cat([copies_previous, copies_new], dim=1)
                 return memory._loss(both[:, :0], both).item()
-            if window_mode == "transition":
-                return memory._loss(copies_previous, copies_new, actions.expand(64, -1, -1, -1)).item()
+            if window_mode in ("transition", "prediction"):
+                from_mean = torch.full((64,), window_mode == "prediction")
+                return memory._loss(copies_previous, copies_new, actions.expand(64, -1, -1, -1), from_mean=from_mean).item()
             return memory._loss(copies_previous, copies_new).item()
 
     before = expected_loss()
@@ -152,10 +153,41 @@ def test_update_every_writes_the_first_window_and_every_nth_after_it():
         FastMemoryConfig(update_every=0)
 
 
-def test_transition_window_needs_the_actions_that_led_to_the_new_chunk():
-    _, memory = model_and_memory(window="transition")
-    with pytest.raises(ValueError, match=r"window='transition' learns from the actions .* pass observe\(..., actions=...\)"):
+@pytest.mark.parametrize("window_mode", ["transition", "prediction"])
+def test_transition_windows_need_the_actions_that_led_to_the_new_chunk(window_mode):
+    _, memory = model_and_memory(window=window_mode)
+    with pytest.raises(ValueError, match=rf"window='{window_mode}' learns from the actions .* pass observe\(..., actions=...\)"):
         memory.observe(*window(0))
+
+
+def test_prediction_window_fits_the_deterministic_prediction_the_planner_imagines():
+    model, memory = model_and_memory(window="prediction", layers="temporal", lr=1e-2)
+    context, new = window(0)
+    actions = torch.full((1, 2, 1, 2), 0.3)
+
+    def error() -> float:
+        """Squared error of the one-step prediction from the noise mean (initial noise 0)."""
+        with torch.no_grad():
+            return (model.sample_chunk(context, actions, steps=1, initial_noise=0.0) - new).pow(2).mean().item()
+
+    before = error()
+    for _ in range(20):
+        memory.observe(context, new, actions)
+    assert error() < 0.8 * before
+    with memory.disabled():
+        assert error() == pytest.approx(before)
+
+
+def test_transition_windows_learn_from_the_robot_state_before_the_new_chunk():
+    torch.manual_seed(0)
+    model = VideoWorldModel(tiny_world_model_config(proprio_dim=3)).eval()
+    memory = FastMemory(model, FastMemoryConfig(window="prediction"))
+    context, new = window(0)
+    actions = torch.full((1, 2, 1, 2), 0.3)
+    state = torch.ones(1, 2, 3)
+    losses = [memory._loss(context, new, actions, proprio, torch.ones(1, dtype=torch.bool)).item() for proprio in (state, None, -state)]
+    assert len(set(losses)) == 3  # the state it is given, or the unknown state, enters the loss
+    assert memory.observe(context, new, actions, state) == pytest.approx(losses[0])
 
 
 def test_unknown_layers_are_refused():
