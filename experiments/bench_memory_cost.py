@@ -20,7 +20,7 @@ import torch
 from sfplan.eval import write_results
 from sfplan.eval.fast_memory_eval import memory_merge_seconds, memory_update_seconds
 from sfplan.eval.world_model_eval import imagined_frames_per_second
-from sfplan.fast import TARGETS, FastMemory, FastMemoryConfig
+from sfplan.fast import TARGETS, WINDOW_MODES, FastMemory, FastMemoryConfig
 from sfplan.world_model import VideoWorldModel
 
 
@@ -34,6 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", required=True, type=Path, help="directory with world_model/ (a checkpoint or a training run)")
     parser.add_argument("--layers", nargs="+", default=list(TARGETS), choices=list(TARGETS), help="adapter layer sets to time")
+    parser.add_argument("--window", default="whole", choices=WINDOW_MODES, help="what one update writes (FastMemoryConfig.window)")
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 16, 32], help="candidates imagined per chunk")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls per measurement (the fastest is kept)")
     parser.add_argument("--threads", type=int, default=1)
@@ -48,7 +49,7 @@ def main() -> None:
     base = {batch: chunk_seconds(model, batch, args.repeats) for batch in args.batches}
     layers = {}
     for name in args.layers:
-        memory = FastMemory(copy.deepcopy(model), FastMemoryConfig(layers=name))
+        memory = FastMemory(copy.deepcopy(model), FastMemoryConfig(layers=name, window=args.window))
         update = memory_update_seconds(memory, args.repeats)
         with_adapter = {batch: chunk_seconds(memory.model, batch, args.repeats) for batch in args.batches}
         merge = memory_merge_seconds(memory, args.repeats)
@@ -64,7 +65,7 @@ def main() -> None:
             "time_overhead": {batch: (update + imagined[batch]) / base[batch] - 1.0 for batch in args.batches},
             "time_overhead_adapter_in_place": {batch: (update + with_adapter[batch]) / base[batch] - 1.0 for batch in args.batches},
         }
-    results = {"checkpoint": str(args.checkpoint), "threads": args.threads, "chunk_seconds": base, "layers": layers}
+    results = {"checkpoint": str(args.checkpoint), "threads": args.threads, "window": args.window, "chunk_seconds": base, "layers": layers}
     header = ["adapter layers", "LoRA parameters", "update ms", "merge ms",
               *[f"overhead, batch {batch}" for batch in args.batches],
               *[f"adapter in place, batch {batch}" for batch in args.batches if batch > 1]]
@@ -74,7 +75,8 @@ def main() -> None:
             for name, entry in layers.items()]
     chunk_text = ", ".join(f"batch {batch}: {seconds * 1000:.1f} ms" for batch, seconds in base.items())
     write_results(args.out, args.name, results, header, rows,
-                  notes=f"World model of {args.checkpoint}, {args.threads} torch thread(s), fastest of {args.repeats} calls. "
+                  notes=f"World model of {args.checkpoint}, {args.threads} torch thread(s), fastest of {args.repeats} calls, "
+                        f"updates with window={args.window!r}. "
                         f"Imagining one chunk without memory: {chunk_text}. Overhead, batch N: (one update + one chunk "
                         "for N candidates with the memory) / (that chunk without the memory) - 1, the chunk imagined as "
                         "`imagine_latents` and the agent do: with the adapter in place at batch 1, folded into the "

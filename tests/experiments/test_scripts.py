@@ -234,9 +234,10 @@ def save_tiny_agent(directory):
 def test_memory_cost_bench_times_each_adapter_against_batched_imagination(tmp_path):
     save_tiny_agent(tmp_path / "checkpoint")
     result = run("bench_memory_cost.py", "--checkpoint", str(tmp_path / "checkpoint"), "--batches", "1", "4",
-                 "--repeats", "1", "--out", str(tmp_path / "results"), cwd=tmp_path)
+                 "--repeats", "1", "--window", "prediction", "--out", str(tmp_path / "results"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "results" / "fast_memory_cost.json").read_text())
+    assert results["window"] == "prediction"  # updates that need the actions are timed with them
     assert set(results["layers"]) == set(TARGETS)
     base = results["chunk_seconds"]
     for entry in results["layers"].values():
