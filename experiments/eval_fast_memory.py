@@ -73,11 +73,9 @@ def late_gains(runs: Curves, key: str = "memory") -> list[float]:
     return [memory - base for memory, base in zip(late_means(runs, key), late_means(runs, "base"))]
 
 
-def gain_text(runs: Curves, key: str = "memory") -> str:
-    """The mean late-chunk gain and its 95% interval, for the table."""
-    gains = late_gains(runs, key)
-    low, high = paired_gain_interval(gains)
-    return f"{np.mean(gains):+.3f} [{low:+.3f}, {high:+.3f}]"
+def gain_texts(summary: dict[str, dict[str, float | list[float]]]) -> list[str]:
+    """Each lag's mean late-chunk gain and its 95% interval (a `lag_gains` summary), for the table."""
+    return [f"{entry['mean']:+.3f} [{entry['ci95'][0]:+.3f}, {entry['ci95'][1]:+.3f}]" for entry in summary.values()]
 
 
 def lag_gains(runs: Curves, lags: list[int]) -> dict[str, dict[str, float | list[float]]]:
@@ -207,9 +205,9 @@ def main() -> None:
     for name, runs in curves.items():
         axis.plot(per_chunk(runs, "memory"), label=f"memory: {name}")
     axis.set_xlabel("chunk k observed"), axis.set_ylabel("PSNR of chunk k+1 (dB)"), axis.legend(fontsize=7)
-    labelled = [("paper rule", paper), *[(", ".join(f"{k}={v}" for k, v in setting.items()), runs) for setting, runs, _ in sweep_runs]]
-    for offset, (label, runs) in enumerate(labelled):
-        summary = lag_gains(runs, lags)
+    labelled = [("paper rule", results["psnr_late_gain_by_lag"]),
+                *[(", ".join(f"{k}={v}" for k, v in setting.items()), row["psnr_late_gain_by_lag"]) for setting, _, row in sweep_runs]]
+    for offset, (label, summary) in enumerate(labelled):
         means = np.array([summary[str(lag)]["mean"] for lag in lags])
         bounds = np.array([summary[str(lag)]["ci95"] for lag in lags])
         x = np.array(lags) + 0.04 * (offset - len(labelled) / 2)
@@ -222,12 +220,12 @@ def main() -> None:
     rows = [
         ["base (no memory)", results["psnr_late_base"], *["-"] * len(lags), results["revisit_base"], results["scene_cuts_base"],
          results["seconds_per_chunk_base"]],
-        *[[f"memory, {name}", late_mean(runs, "memory"), *[gain_text(runs, lag_key(lag)) for lag in lags], "-", "-", "-"]
+        *[[f"memory, {name}", late_mean(runs, "memory"), *gain_texts(results["ablation_psnr_late_gain_by_lag"][name]), "-", "-", "-"]
           for name, runs in curves.items()],
         ["memory (paper rule), out-and-back", "-", *["-"] * len(lags), results["revisit_memory"], results["scene_cuts_memory"],
          results["seconds_per_chunk_memory"]],
         *[[f"sweep: {', '.join(f'{k}={v}' for k, v in setting.items())}", late_mean(runs, "memory"),
-           *[gain_text(runs, lag_key(lag)) for lag in lags], row["revisit_memory"], "-", row["seconds_per_chunk_memory"]]
+           *gain_texts(row["psnr_late_gain_by_lag"]), row["revisit_memory"], "-", row["seconds_per_chunk_memory"]]
           for setting, runs, row in sweep_runs],
     ]
     gain_columns = [f"memory - base dB [95% interval], lag {lag}" + (" (online)" if lag == 1 else "") for lag in lags]

@@ -461,12 +461,12 @@ class SFPlanner:
         """(1, f_p, C, h, w) latents of the last context frames, `frame_skip` apart."""
         return self._frames(self.world_model.config.context_frames, len(self._latents) - 1)
 
-    def _state(self) -> torch.Tensor | None:
-        """(1, 2, P) robot state at the latest frame and one env step before, for a world model
-        conditioned on it (`proprio_dim`); None otherwise."""
+    def _state(self, step: int | None = None) -> torch.Tensor | None:
+        """(1, 2, P) robot state at frame `step` (default: the latest) and one env step before, for a
+        world model conditioned on it (`proprio_dim`); None otherwise."""
         if not self._proprio:
             return None
-        return torch.from_numpy(proprio_history(np.stack(self._proprio), len(self._proprio) - 1))[None]
+        return torch.from_numpy(proprio_history(np.stack(self._proprio), len(self._proprio) - 1 if step is None else step))[None]
 
     def _score_actions(self, context: torch.Tensor, state: torch.Tensor | None, actions: torch.Tensor) -> torch.Tensor:
         """(N,) scores of (N, H, A) actions imagined from `context` and `state` (see `score_actions`)."""
@@ -509,9 +509,8 @@ class SFPlanner:
         previous = self._frames(wm.target_frames, last - wm.steps_per_chunk)
         executed = np.stack(self._actions[last - wm.steps_per_chunk : last])
         actions = torch.from_numpy(executed).reshape(1, wm.target_frames, wm.frame_skip, wm.action_dim)
-        before = last - wm.steps_per_chunk  # the robot state the chunk was predicted from, when the agent reads one
-        state = torch.from_numpy(proprio_history(np.stack(self._proprio), before))[None] if self._proprio else None
-        self._unwritten_chunks.append((previous, new, actions, state))
+        # with the robot state the chunk was predicted from, when the agent reads one
+        self._unwritten_chunks.append((previous, new, actions, self._state(last - wm.steps_per_chunk)))
 
     @torch.no_grad()
     def _replan(self) -> None:

@@ -238,7 +238,7 @@ class FastMemory:
         and `proprio` or the unknown state; samples flagged in `from_mean` from the sampler's start."""
         return self.model.denoising_loss(
             context, target, actions, sigma_mean=self.config.sigma_mean, sigma_std=self.config.sigma_std, generator=self._generator,
-            proprio=proprio if self.model.proprio_encoder is not None else None, mean_start=from_mean,
+            proprio=proprio, mean_start=from_mean,
         )
 
     # ------------------------------------------------------ episodes on hand

@@ -7,6 +7,7 @@ from sfplan.eval.video_metrics import psnr
 from sfplan.eval.fast_memory_eval import (
     chunk_states,
     episode_chunks,
+    lag_key,
     local_window,
     online_adaptation,
     out_and_back,
@@ -96,8 +97,7 @@ def test_online_adaptation_predicts_each_lag_from_the_chunks_written_that_far_ba
             latent = model.sample_chunk(torch.cat(seen[: target + 1], dim=1)[:, -2:], chunk_actions[target],
                                         generator=torch.Generator().manual_seed(0))
             expected = psnr(model.decode_imagined(latent), frames[target][None]).item()
-        key = "memory" if lag == 1 else f"memory_lag{lag}"
-        assert curves[key][target - 1] == pytest.approx(expected, abs=1e-4)
+        assert curves[lag_key(lag)][target - 1] == pytest.approx(expected, abs=1e-4)
 
 
 def test_online_adaptation_refuses_negative_lags():
